@@ -1,0 +1,60 @@
+"""Optical flow that flicker cannot fool.
+
+Frames are matched after local contrast normalisation (subtract a local mean, divide by a local
+standard deviation), which cancels smooth gain and offset changes: exactly what flicker is.
+DIS (OpenCV) is the matcher: fast on a CPU, dense, and good enough at working resolution.
+Convention: flow[y, x] = (dx, dy) such that a(x) matches b(x + flow(x)).
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def normalised_gray(frame: np.ndarray, sigma: float | None = None) -> np.ndarray:
+    """float RGB (or gray) in [0,1] -> uint8 gray with smooth gain/offset removed."""
+    gray = frame if frame.ndim == 2 else cv2.cvtColor(frame.astype(np.float32), cv2.COLOR_RGB2GRAY)
+    gray = gray.astype(np.float32)
+    if sigma is None:
+        sigma = max(2.0, max(gray.shape) / 48.0)
+    mean = cv2.GaussianBlur(gray, (0, 0), sigma)
+    centred = gray - mean
+    std = np.sqrt(cv2.GaussianBlur(centred * centred, (0, 0), sigma))
+    z = centred / (std + 0.02)
+    return np.clip(z * 42.0 + 128.0, 0, 255).astype(np.uint8)
+
+
+def make_flow_engine(preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) -> "cv2.DISOpticalFlow":
+    dis = cv2.DISOpticalFlow_create(preset)
+    dis.setUseSpatialPropagation(True)
+    return dis
+
+
+def compute_flow(a: np.ndarray, b: np.ndarray, engine=None) -> np.ndarray:
+    """Flow from a to b for two normalised uint8 gray images (see normalised_gray)."""
+    engine = engine or make_flow_engine()
+    return engine.calc(a, b, None)
+
+
+def warp(image: np.ndarray, flow: np.ndarray, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
+    """Sample `image` at x + flow(x): brings b into a's frame when flow is a->b."""
+    h, w = flow.shape[:2]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return cv2.remap(image, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=border)
+
+
+def consistency_mask(fwd: np.ndarray, bwd: np.ndarray, alpha: float = 0.01, beta: float = 0.5) -> np.ndarray:
+    """1 where forward and backward flow agree (visible in both frames), 0 where occluded or wrong.
+
+    The test is the classic |f + warp(b, f)|^2 < alpha (|f|^2 + |warp(b, f)|^2) + beta, which lets the
+    tolerance grow with the motion; points that leave the frame count as occluded.
+    """
+    h, w = fwd.shape[:2]
+    bwd_at = warp(bwd, fwd)
+    diff = fwd + bwd_at
+    lhs = (diff ** 2).sum(-1)
+    rhs = alpha * ((fwd ** 2).sum(-1) + (bwd_at ** 2).sum(-1)) + beta
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    tx, ty = gx + fwd[..., 0], gy + fwd[..., 1]
+    inside = (tx >= 0) & (tx <= w - 1) & (ty >= 0) & (ty <= h - 1)
+    return ((lhs < rhs) & inside).astype(np.float32)
