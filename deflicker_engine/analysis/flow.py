@@ -58,3 +58,34 @@ def consistency_mask(fwd: np.ndarray, bwd: np.ndarray, alpha: float = 0.01, beta
     tx, ty = gx + fwd[..., 0], gy + fwd[..., 1]
     inside = (tx >= 0) & (tx <= w - 1) & (ty >= 0) & (ty <= h - 1)
     return ((lhs < rhs) & inside).astype(np.float32)
+
+
+def shot_flows(frames: np.ndarray, on_pair=None) -> tuple:
+    """Forward/backward flow and reliability masks between consecutive frames.
+
+    frames [T,h,w,3] float -> fwd, bwd [T-1,h,w,2] (t->t+1, t+1->t) and mask_fwd, mask_bwd [T-1,h,w].
+    `on_pair(t)` is called after each pair, for progress and cancellation.
+    """
+    engine = make_flow_engine()
+    gray = [normalised_gray(f) for f in frames]
+    n = max(len(frames) - 1, 0)
+    h, w = frames.shape[1:3]
+    fwd = np.zeros((n, h, w, 2), np.float32)
+    bwd = np.zeros_like(fwd)
+    mask_f = np.zeros((n, h, w), np.float32)
+    mask_b = np.zeros_like(mask_f)
+    for t in range(n):
+        fwd[t] = compute_flow(gray[t], gray[t + 1], engine)
+        bwd[t] = compute_flow(gray[t + 1], gray[t], engine)
+        mask_f[t] = consistency_mask(fwd[t], bwd[t])
+        mask_b[t] = consistency_mask(bwd[t], fwd[t])
+        if on_pair is not None:
+            on_pair(t)
+    return fwd, bwd, mask_f, mask_b
+
+
+def resize_flow(flow: np.ndarray, shape: tuple) -> np.ndarray:
+    """Resample a flow field to (h, w), scaling the vectors with the picture."""
+    h, w = flow.shape[:2]
+    out = cv2.resize(flow, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+    return out * np.array([shape[1] / w, shape[0] / h], np.float32)

@@ -1,0 +1,240 @@
+"""A fast, explicit atlas: one temporally consistent picture per shot window (the paper's A and M).
+
+The published atlas is a pair of MLPs fitted for 10,000 iterations on a GPU. Ours is explicit:
+  mapping  M_t(x) = S G_t(x) + R_t(x)   G_t: homography to a reference frame, chained from optical flow;
+                                         R_t: a coarse residual displacement grid (non-rigid motion);
+  atlas    A(u)  = sum_l up(A_l)(u)      a multi-scale RGB texture on the canvas (coarse levels move colour fast).
+Losses as in layered neural atlases: colour reconstruction (updates the texture only, so the mapping cannot
+chase flicker), gain-normalised image gradients (updates the mapping), flow consistency of mapped points,
+and rigidity of the residual grid. The texture starts as the average of the homography-warped frames,
+so a few hundred steps at low resolution suffice on a CPU. Frames re-rendered from the single atlas are
+temporally consistent but structurally flawed: the neural filter takes appearance from them, not structure.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..progress import CancelToken, ProgressFn, check_cancel, no_progress
+
+
+@dataclass(frozen=True)
+class AtlasConfig:
+    steps: int = 240              # optimisation steps per window
+    batch_pairs: int = 4          # consecutive frame pairs per step
+    grid: tuple = (6, 10)         # residual control points (rows, cols) per frame
+    levels: int = 4               # texture pyramid levels
+    canvas_area: float = 3.0      # canvas area cap, in frame areas (long pans are scaled down)
+    lr_texture: float = 0.02
+    lr_residual: float = 0.15     # canvas pixels per step
+    w_gradient: float = 1.0
+    w_flow: float = 0.05
+    w_rigid: float = 0.02
+    w_small: float = 0.001
+
+
+# --- homographies -------------------------------------------------------------------------------------
+
+def _grid(h: int, w: int) -> np.ndarray:
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return np.stack([xs, ys], -1)
+
+
+def pair_homography(flow: np.ndarray, mask: np.ndarray, samples: int = 3000, seed: int = 0) -> np.ndarray:
+    """Homography taking frame t pixels to frame t+1, fitted robustly to the reliable part of the flow."""
+    h, w = flow.shape[:2]
+    ys, xs = np.nonzero(mask > 0.5)
+    if len(xs) < 16:
+        return np.eye(3)
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(xs), size=min(samples, len(xs)), replace=False)
+    src = np.stack([xs[pick], ys[pick]], -1).astype(np.float32)
+    dst = src + flow[ys[pick], xs[pick]]
+    H, inliers = cv2.findHomography(src, dst, cv2.RANSAC, 1.5)
+    if H is None or inliers is None or inliers.sum() < 0.25 * len(src) or not np.isfinite(H).all():
+        A, _ = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=1.5)
+        return np.vstack([A, [0, 0, 1]]) if A is not None else np.eye(3)
+    return H / H[2, 2]
+
+
+def chain_homographies(pair_h: Sequence[np.ndarray], reference: int) -> np.ndarray:
+    """[T-1] pairwise t->t+1 homographies -> [T] homographies taking frame t into the reference frame."""
+    count = len(pair_h) + 1
+    out = np.tile(np.eye(3), (count, 1, 1))
+    for t in range(reference - 1, -1, -1):         # t -> t+1 -> ... -> reference
+        out[t] = out[t + 1] @ pair_h[t]
+    for t in range(reference + 1, count):          # t -> t-1 -> ... -> reference
+        out[t] = out[t - 1] @ np.linalg.inv(pair_h[t - 1])
+    return out / out[:, 2:3, 2:3]
+
+
+def _apply_h(H: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    p = pts @ H[:2, :2].T + H[:2, 2]
+    d = pts @ H[2, :2] + H[2, 2]
+    return p / np.maximum(np.abs(d), 1e-6)[..., None] * np.sign(d)[..., None]
+
+
+def canvas_transforms(homs: np.ndarray, h: int, w: int, area_cap: float) -> tuple:
+    """Frame-to-canvas homographies and the canvas size, so every frame lands inside a bounded canvas."""
+    corners = np.array([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]], np.float32)
+    pts = np.concatenate([_apply_h(H, corners) for H in homs])
+    lo, hi = pts.min(0), pts.max(0)
+    span = np.maximum(hi - lo, 1.0)
+    scale = min(1.0, float(np.sqrt(area_cap * h * w / (span[0] * span[1]))))
+    S = np.array([[scale, 0, -scale * lo[0]], [0, scale, -scale * lo[1]], [0, 0, 1]])
+    size = (int(np.ceil(span[1] * scale)) + 2, int(np.ceil(span[0] * scale)) + 2)  # (rows, cols)
+    return np.stack([S @ H for H in homs]), size
+
+
+# --- the fitted atlas ---------------------------------------------------------------------------------
+
+class Atlas:
+    """Texture plus per-frame mapping; renders temporally consistent frames A_t at any size."""
+
+    def __init__(self, texture: torch.Tensor, base: torch.Tensor, residual: torch.Tensor):
+        self.texture = texture      # [1, 3, Hc, Wc]
+        self.base = base            # [T, h, w, 2] canvas pixels (homography part)
+        self.residual = residual    # [T, 2, gh, gw] canvas pixels
+
+    def mapping(self, index: torch.Tensor) -> torch.Tensor:
+        h, w = self.base.shape[1:3]
+        res = F.interpolate(self.residual[index], size=(h, w), mode="bilinear", align_corners=True)
+        return self.base[index] + res.permute(0, 2, 3, 1)
+
+    def render(self, size: Optional[tuple] = None) -> np.ndarray:
+        """All atlas frames as float32 [T, H, W, 3]; `size` = (H, W), default the fitting size."""
+        with torch.no_grad():
+            frames = []
+            for start in range(0, self.base.shape[0], 16):
+                index = torch.arange(start, min(start + 16, self.base.shape[0]))
+                coords = self.mapping(index)
+                if size is not None and tuple(size) != tuple(coords.shape[1:3]):
+                    coords = F.interpolate(coords.permute(0, 3, 1, 2), size=size, mode="bilinear",
+                                           align_corners=True).permute(0, 2, 3, 1)
+                frames.append(_sample(self.texture, coords).permute(0, 2, 3, 1))
+            return torch.cat(frames).clamp(0, 1).numpy()
+
+
+def _normalise(coords: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    scale = torch.tensor([2.0 / max(width - 1, 1), 2.0 / max(height - 1, 1)], dtype=coords.dtype)
+    return coords * scale - 1.0
+
+
+def _sample(texture: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+    """Texture [1,C,Hc,Wc] at canvas pixel coords [B,h,w,2] -> [B,C,h,w]."""
+    grid = _normalise(coords, texture.shape[2], texture.shape[3])
+    return F.grid_sample(texture.expand(coords.shape[0], -1, -1, -1), grid, mode="bilinear",
+                         padding_mode="border", align_corners=True)
+
+
+def _initial_texture(frames: np.ndarray, to_canvas: np.ndarray, size: tuple) -> np.ndarray:
+    """Average of the homography-warped frames: already a consistent atlas for rigid scenes."""
+    rows, cols = size
+    total = np.zeros((rows, cols, 3), np.float32)
+    weight = np.zeros((rows, cols), np.float32)
+    ones = np.ones(frames.shape[1:3], np.float32)
+    for frame, H in zip(frames, to_canvas):
+        total += cv2.warpPerspective(frame, H, (cols, rows), flags=cv2.INTER_LINEAR)
+        weight += cv2.warpPerspective(ones, H, (cols, rows), flags=cv2.INTER_LINEAR)
+    # fill canvas corners that no frame covers from their surroundings
+    sigma = max(rows, cols) / 16.0
+    blur_total = cv2.GaussianBlur(total, (0, 0), sigma)
+    blur_weight = cv2.GaussianBlur(weight, (0, 0), sigma)[..., None]
+    filled = blur_total / np.maximum(blur_weight, 1e-6)
+    covered = weight[..., None]
+    return np.where(covered > 0.05, total / np.maximum(covered, 1e-6), filled).astype(np.float32)
+
+
+def _gradients(x: torch.Tensor) -> tuple:
+    return x[..., :, 1:] - x[..., :, :-1], x[..., 1:, :] - x[..., :-1, :]
+
+
+def _gain_free(x: torch.Tensor) -> torch.Tensor:
+    """Divide each frame by its mean gradient magnitude: image gradients that flicker gain cannot change."""
+    gx, gy = _gradients(x)
+    scale = (gx.abs().mean(dim=(1, 2, 3), keepdim=True) + gy.abs().mean(dim=(1, 2, 3), keepdim=True)) / 2
+    return x / (scale + 1e-4)
+
+
+def fit_atlas(frames: np.ndarray, fwd: np.ndarray, bwd: np.ndarray, mask_fwd: np.ndarray, mask_bwd: np.ndarray,
+              config: AtlasConfig = AtlasConfig(), seed: int = 0, progress: ProgressFn = no_progress,
+              cancel: Optional[CancelToken] = None, stage: str = "atlas") -> Atlas:
+    """Fit one atlas to a window of frames.
+
+    frames [T,h,w,3] float32; fwd/bwd [T-1,h,w,2] flows t->t+1 / t+1->t; masks [T-1,h,w] reliability.
+    """
+    count, h, w = frames.shape[:3]
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    pair_h = [pair_homography(fwd[t], mask_fwd[t], seed=seed + t) for t in range(count - 1)]
+    to_canvas, canvas = canvas_transforms(chain_homographies(pair_h, count // 2), h, w, config.canvas_area)
+    base = np.stack([_apply_h(H, _grid(h, w)) for H in to_canvas]).astype(np.float32)
+    init = torch.from_numpy(_initial_texture(frames, to_canvas, canvas)).permute(2, 0, 1)[None]
+
+    levels = [init.clone()] + [torch.zeros(1, 3, max(2, canvas[0] >> l), max(2, canvas[1] >> l))
+                               for l in range(1, config.levels)]
+    for level in levels:
+        level.requires_grad_(True)
+    residual = torch.zeros(count, 2, *config.grid, requires_grad=True)
+    atlas = Atlas(init, torch.from_numpy(base), residual)
+
+    def texture() -> torch.Tensor:
+        return sum(F.interpolate(l, size=canvas, mode="bilinear", align_corners=True) if i else l
+                   for i, l in enumerate(levels))
+
+    if count < 2 or config.steps == 0:
+        atlas.texture = texture().detach()
+        atlas.residual = residual.detach()
+        return atlas
+
+    images = torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous()
+    grid_px = torch.from_numpy(_grid(h, w))
+    flows_f, flows_b = torch.from_numpy(fwd), torch.from_numpy(bwd)
+    masks_f, masks_b = torch.from_numpy(mask_fwd)[:, None], torch.from_numpy(mask_bwd)[:, None]
+    optimiser = torch.optim.Adam([{"params": levels, "lr": config.lr_texture},
+                                  {"params": [residual], "lr": config.lr_residual}])
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.steps, eta_min=0.1 * config.lr_texture)
+    pairs = min(config.batch_pairs, count - 1)
+
+    for step in range(config.steps):
+        check_cancel(cancel)
+        starts = torch.from_numpy(rng.choice(count - 1, size=pairs, replace=False))
+        index = torch.cat([starts, starts + 1])
+        tex = texture()
+        coords = atlas.mapping(index)
+        target = images[index]
+
+        recon = torch.sqrt((_sample(tex, coords.detach()) - target) ** 2 + 1e-6).mean()
+        rendered = _sample(tex.detach(), coords)
+        gradient = sum((a - b).abs().mean() for a, b in zip(_gradients(_gain_free(rendered)),
+                                                          _gradients(_gain_free(target))))
+
+        # a point and its flow-matched partner must land on the same atlas position (both directions)
+        first, second = coords[:pairs], coords[pairs:]
+        moved_f = _normalise(grid_px + flows_f[starts], h, w)
+        moved_b = _normalise(grid_px + flows_b[starts], h, w)
+        second_at = F.grid_sample(second.permute(0, 3, 1, 2), moved_f, align_corners=True, padding_mode="border")
+        first_at = F.grid_sample(first.permute(0, 3, 1, 2), moved_b, align_corners=True, padding_mode="border")
+        flow = (F.smooth_l1_loss(first.permute(0, 3, 1, 2) * masks_f[starts], second_at * masks_f[starts])
+                + F.smooth_l1_loss(second.permute(0, 3, 1, 2) * masks_b[starts], first_at * masks_b[starts]))
+
+        rx, ry = _gradients(residual)
+        rigid = (rx ** 2).mean() + (ry ** 2).mean()
+        small = (residual ** 2).mean()
+
+        loss = (recon + config.w_gradient * gradient + config.w_flow * flow + config.w_rigid * rigid
+                + config.w_small * small)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        progress(stage, step + 1, config.steps)
+
+    atlas.texture = texture().detach().clamp(0, 1)
+    atlas.residual = residual.detach()
+    return atlas

@@ -1,0 +1,102 @@
+"""`deflicker run INPUT -o OUTPUT`: the main job, in-process, no server needed."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import fields
+from typing import Dict, Optional
+
+from .config import AnalysisParams, RenderParams, from_dict
+from .device import DEVICE_CHOICES
+
+
+def add_param_options(parser: argparse.ArgumentParser, cls) -> None:
+    """One option per dataclass field, help and range taken from the field's metadata."""
+    for f in fields(cls):
+        flag = "--" + f.name.replace("_", "-")
+        meta = f.metadata
+        if isinstance(f.default, bool):
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                                help=f"{meta['help']} (default: {'on' if f.default else 'off'})")
+            continue
+        bounds = f" [{meta['min']}..{meta['max']}]" if meta.get("min") is not None else ""
+        parser.add_argument(flag, dest=f.name, type=type(f.default), default=None, metavar=f.name.upper(),
+                            help=f"{meta['help']}{bounds} (default: {f.default})")
+
+
+def params_from_args(args: argparse.Namespace, cls):
+    given = {f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name, None) is not None}
+    return from_dict(cls, given)
+
+
+class StageBars:
+    """One tqdm bar per pipeline stage, on stderr; silent when quiet."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+        self.stage: Optional[str] = None
+        self.bar = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        if stage != self.stage:
+            self.close()
+            from tqdm import tqdm
+
+            self.stage = stage
+            self.bar = tqdm(total=total, desc=f"{stage:>7}", unit="frame" if stage != "atlas" else "step",
+                            file=sys.stderr, leave=False, dynamic_ncols=True)
+        self.bar.total = total
+        self.bar.n = done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _report(seconds: Dict[str, float], frames: int, wall: float) -> str:
+    parts = ", ".join(f"{k} {v:.1f}s" for k, v in seconds.items())
+    return f"deflickered {frames} frames in {wall:.1f}s ({frames / max(wall, 1e-9):.1f} fps): {parts}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from .pipeline import Deflicker
+
+    analysis_params = params_from_args(args, AnalysisParams)
+    render_params = params_from_args(args, RenderParams)
+    bars = StageBars(args.quiet)
+    started = time.perf_counter()
+    try:
+        engine = Deflicker(device=args.device)
+        analysis = engine.process(args.input, args.output, analysis_params, render_params, progress=bars)
+    finally:
+        bars.close()
+    if not args.quiet:
+        print(_report(analysis.stage_seconds, analysis.count, time.perf_counter() - started), file=sys.stderr)
+        print(f"wrote {args.output}", file=sys.stderr)
+    if args.save_analysis:
+        analysis.save(args.save_analysis)
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "run", help="deflicker a video, an image folder or a frame pattern",
+        description="Deflicker a clip in-process. INPUT is a video (mp4/mov/mkv/avi), a folder of frames "
+                    "(PNG/JPG/TIFF/EXR) or a pattern such as shot/plate.%%04d.exr. The output keeps the frame "
+                    "count, frame rate, size, file names, format, bit depth and alpha of the input; it is written "
+                    "atomically, so a failed or cancelled run leaves nothing behind.")
+    parser.add_argument("input", help="video file, folder of frames, or frame pattern")
+    parser.add_argument("-o", "--output", required=True,
+                        help="output video file, folder, or pattern (must differ from the input)")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
+                        help="where the networks run: auto picks a CUDA GPU when there is one (default: auto)")
+    parser.add_argument("--save-analysis", metavar="FILE", help="also keep the clip's analysis (.npz)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
+    add_param_options(parser.add_argument_group("render"), RenderParams)
+    add_param_options(parser.add_argument_group("analysis (advanced)"), AnalysisParams)
+    parser.set_defaults(func=run)
