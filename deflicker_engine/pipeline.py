@@ -21,6 +21,7 @@ import torch
 from .analysis.atlas import AtlasConfig, fit_atlas
 from .analysis.flow import resize_flow, shot_flows, warp
 from .analysis.shots import detect_shots
+from .analysis.windows import blend_weights, shot_windows
 from .config import AnalysisParams, RenderParams, as_dict, validate
 from .device import resolve_device
 from .errors import InputError
@@ -83,40 +84,6 @@ def _timed(seconds: Dict[str, float], stage: str):
     start = time.perf_counter()
     yield
     seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - start
-
-
-def shot_windows(start: int, stop: int, window: int, overlap: int) -> List[Tuple[int, int]]:
-    """Overlapping windows covering [start, stop); the last one is stretched back to full length."""
-    if stop - start <= window:
-        return [(start, stop)]
-    step = max(1, window - overlap)
-    out = []
-    s = start
-    while True:
-        if s + window >= stop:
-            out.append((max(start, stop - window), stop))
-            return out
-        out.append((s, s + window))
-        s += step
-
-
-def _blend_weights(windows: List[Tuple[int, int]], start: int, stop: int) -> np.ndarray:
-    """[len(windows), stop-start] weights: linear cross-fades where windows overlap, summing to 1."""
-    weights = np.zeros((len(windows), stop - start), np.float32)
-    for k, (a, b) in enumerate(windows):
-        ramp = np.ones(b - a, np.float32)
-        if k > 0:
-            prev_end = windows[k - 1][1]
-            n = prev_end - a
-            if n > 0:
-                ramp[:n] = np.linspace(0, 1, n + 2, dtype=np.float32)[1:-1]
-        if k + 1 < len(windows):
-            nxt = windows[k + 1][0]
-            n = b - nxt
-            if n > 0:
-                ramp[b - a - n:] = np.minimum(ramp[b - a - n:], np.linspace(1, 0, n + 2, dtype=np.float32)[1:-1])
-        weights[k, a - start:b - start] = ramp
-    return weights / np.maximum(weights.sum(0, keepdims=True), 1e-6)
 
 
 def _to_tensor(x: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -195,7 +162,7 @@ class Deflicker:
         mf_s = np.stack([downscale(m, small) for m in mask_f]) if len(mask_f) else mask_f
         mb_s = np.stack([downscale(m, small) for m in mask_b]) if len(mask_b) else mask_b
         windows = shot_windows(0, count, params.window, params.overlap)
-        weights = _blend_weights(windows, 0, count)
+        weights = blend_weights(windows, 0, count)
         out = np.zeros((count, h, w, 3), np.float32)
         config = AtlasConfig(steps=params.atlas_steps)
         for k, (a, b) in enumerate(windows):
