@@ -1,0 +1,188 @@
+"""Shared by the benchmark scripts: data loading, the pluggable method list, docs sections, tables.
+
+Data comes from ../shared/data/clips beside the repository (never copied in). A method is any callable
+`frames -> frames` on lists of float32 RGB arrays in [0, 1]; register a new one in METHODS.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # scripts run as `python benchmarks/x.py` from anywhere
+    sys.path.insert(0, str(ROOT))
+DATA = ROOT.parent / "shared" / "data" / "clips"
+DOCS = ROOT / "docs" / "benchmarks.md"
+FIGURES = ROOT / "docs" / "figures"
+
+Frames = List[np.ndarray]
+Method = Callable[[Frames], Frames]
+
+
+# ----------------------------------------------------------------------------------------- data
+
+
+def load_folder(folder: Path, limit: Optional[int] = None) -> Frames:
+    """Image files of a folder, sorted by name, as float32 RGB in [0, 1]."""
+    paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".tif", ".tiff"))
+    frames = []
+    for path in paths[:limit]:
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if image is None:
+            raise SystemExit(f"cannot read {path}")
+        scale = 65535.0 if image.dtype == np.uint16 else 255.0
+        if image.ndim == 2:
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        frames.append(cv2.cvtColor(image[..., :3], cv2.COLOR_BGR2RGB).astype(np.float32) / scale)
+    return frames
+
+
+def load_video(path: Path, limit: Optional[int] = None) -> Frames:
+    """Frames of a video file (PyAV) as float32 RGB in [0, 1]."""
+    import av
+
+    frames = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            frames.append(frame.to_ndarray(format="rgb24").astype(np.float32) / 255.0)
+            if limit is not None and len(frames) >= limit:
+                break
+    return frames
+
+
+def require_data() -> Path:
+    if not DATA.is_dir():
+        raise SystemExit(f"benchmark data not found at {DATA}; it lives in ../shared/data beside the repository")
+    return DATA
+
+
+def to_uint16(frames: Frames) -> List[np.ndarray]:
+    return [(np.clip(f, 0, 1) * 65535 + 0.5).astype(np.uint16) for f in frames]
+
+
+def from_native(frames) -> Frames:
+    out = []
+    for f in frames:
+        f = np.asarray(f)
+        scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(f.dtype, 1.0)
+        out.append(f[..., :3].astype(np.float32) / np.float32(scale))
+    return out
+
+
+# ----------------------------------------------------------------------------------------- methods
+
+
+def method_raw(frames: Frames) -> Frames:
+    """Identity: the flickering input itself."""
+    return frames
+
+
+def ffmpeg_deflicker(frames: Frames, mode: str = "pm", size: int = 7, fps: int = 24) -> Frames:
+    """ffmpeg's `deflicker` filter (imageio-ffmpeg's binary), 16-bit in and out through yuv444p16.
+
+    A YUV format keeps the filter's documented behaviour: it scales the luma plane and leaves chroma alone
+    (on an RGB-planar format it would scale only the green plane).
+    """
+    import imageio_ffmpeg
+
+    h, w = frames[0].shape[:2]
+    raw = np.stack(to_uint16(frames)).astype("<u2").tobytes()
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-f", "rawvideo",
+               "-pix_fmt", "rgb48le", "-s", f"{w}x{h}", "-r", str(fps), "-i", "-",
+               "-vf", f"format=yuv444p16le,deflicker=mode={mode}:size={size}",
+               "-f", "rawvideo", "-pix_fmt", "rgb48le", "-"]
+    result = subprocess.run(command, input=raw, capture_output=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"ffmpeg deflicker failed: {result.stderr.decode(errors='replace').strip()}")
+    out = np.frombuffer(result.stdout, "<u2").reshape(-1, h, w, 3)
+    if len(out) != len(frames):
+        raise RuntimeError(f"ffmpeg returned {len(out)} frames for {len(frames)}")
+    return [f.astype(np.float32) / 65535.0 for f in out]
+
+
+class EngineMethod:
+    """Our engine through its public API; one Deflicker (networks loaded once) shared by every call."""
+
+    _engines: Dict[str, object] = {}
+
+    def __init__(self, device: str = "auto", **analysis):
+        self.device = device
+        self.analysis = analysis
+
+    def __call__(self, frames: Frames) -> Frames:
+        from deflicker_engine import AnalysisParams, Deflicker, RenderParams
+
+        engine = self._engines.get(self.device)
+        if engine is None:
+            engine = self._engines[self.device] = Deflicker(device=self.device)
+        # uint16 frames: sRGB-encoded integers, so the engine sees them as display-referred, like the clips.
+        out = engine.deflicker_frames(iter(to_uint16(frames)), AnalysisParams(**self.analysis), RenderParams())
+        return from_native(out)
+
+
+def make_methods(names: Sequence[str], device: str = "auto") -> Dict[str, Method]:
+    """Methods by name, in the order asked; unknown names stop the script with the list of known ones."""
+    factories: Dict[str, Callable[[], Method]] = {
+        "raw": lambda: method_raw,
+        "ffmpeg": lambda: ffmpeg_deflicker,
+        "ffmpeg-am": lambda: (lambda frames: ffmpeg_deflicker(frames, mode="am")),
+        "ours-no-atlas": lambda: EngineMethod(device, use_atlas=False),
+        "ours": lambda: EngineMethod(device),
+    }
+    unknown = [n for n in names if n not in factories]
+    if unknown:
+        raise SystemExit(f"unknown method(s) {unknown}; known: {', '.join(factories)}")
+    return {name: factories[name]() for name in names}
+
+
+# ----------------------------------------------------------------------------------------- reporting
+
+
+def write_section(path: Path, name: str, body: str, title: str = "# Benchmarks") -> None:
+    """Replace (or append) the block between `<!-- begin NAME -->` and `<!-- end NAME -->` in path.
+
+    Each script owns one marked section, so quality.py and speed.py never clobber each other.
+    """
+    begin, end = f"<!-- begin {name} -->", f"<!-- end {name} -->"
+    block = f"{begin}\n{body.rstrip()}\n{end}"
+    text = path.read_text() if path.exists() else f"{title}\n\nGenerated by the scripts in `benchmarks/`; " \
+                                                  "each section is rewritten by its own script.\n"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        text = head + block + tail
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def text_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [list(map(str, header))] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    return "\n".join("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+                     for r in cells)
+
+
+def machine_note() -> str:
+    import os
+    import platform
+
+    try:
+        import torch
+
+        gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    except Exception:  # torch is a dependency of the engine, not of these helpers
+        gpu = "unknown GPU"
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, {gpu}"

@@ -1,0 +1,152 @@
+"""Speed benchmark: `deflicker run` end to end, seconds per stage, frames per second, peak memory.
+
+    python benchmarks/speed.py                    # the four standard cases
+    python benchmarks/speed.py --quick            # one tiny case: a smoke run of the harness
+    python benchmarks/speed.py --device cuda      # forwarded to `deflicker run`
+
+Each case runs the real command line (`python -m deflicker_engine.cli run IN -o OUT`) in a child process:
+wall time is the whole command (interpreter start, network loading, decode, analysis, render, encode);
+peak memory is the child's ru_maxrss (os.wait4); per-stage seconds come from the engine's own
+`analysis.stage_seconds`, read back through `--save-analysis`. Input clips are H.264 mp4s made once into
+--out/clips: the real bmx-trees clip when ../shared/data is present, otherwise generated scenes
+(examples/make_example.py) with synthetic flicker. Writes the `speed` section of docs/benchmarks.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from common import DATA, DOCS, ROOT, load_folder, machine_note, markdown_table, text_table, write_section
+
+sys.path.insert(0, str(ROOT / "examples"))
+from make_example import flicker_example, render_scene, write_mp4  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    frames: int
+    width: int
+    height: int
+    source: str  # "bmx" (real clip) or "scene" (generated)
+
+
+CASES = (
+    Case("bmx 432x240", 70, 432, 240, "bmx"),
+    Case("scene 854x480", 100, 854, 480, "scene"),
+    Case("scene 640x360 long", 240, 640, 360, "scene"),
+    Case("scene 1080p (memory)", 48, 1920, 1080, "scene"),
+)
+QUICK_CASES = (Case("scene 256x144 quick", 16, 256, 144, "scene"),)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def make_clip(case: Case, folder: Path) -> Path:
+    """The case's input mp4, made once and reused (generation is not what is being timed)."""
+    path = folder / f"{case.source}_{case.width}x{case.height}_{case.frames}.mp4"
+    if path.exists():
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    if case.source == "bmx" and (DATA / "clean_bmx_trees").is_dir():
+        from deflicker_engine.synthetic import add_flicker
+
+        clean = load_folder(DATA / "clean_bmx_trees", case.frames)
+        frames = add_flicker(clean, window=1, seed=0)
+    else:
+        supersample = 2 if case.width * case.height <= 640 * 360 else 1
+        clean = list(render_scene(case.frames, case.width, case.height, supersample=supersample))
+        frames = flicker_example(clean)
+    write_mp4(frames, path)
+    return path
+
+
+def run_case(case: Case, clip: Path, out_dir: Path, device: str, extra: List[str]) -> Dict:
+    """Run `deflicker run` on clip in a child process; wall time, peak RSS, stage seconds."""
+    output = out_dir / f"out_{clip.name}"
+    analysis = out_dir / f"analysis_{clip.stem}.npz"
+    for stale in (output, analysis):
+        stale.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "deflicker_engine.cli", "run", str(clip), "-o", str(output), "-q",
+               "--device", device, "--save-analysis", str(analysis), *extra]
+    log_path = out_dir / f"log_{clip.stem}.txt"
+    with open(log_path, "wb") as log_file:  # a file, not a pipe: a chatty child can never block on it
+        started = time.perf_counter()
+        child = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, cwd=ROOT)
+        _, status, usage = os.wait4(child.pid, 0)  # wait4, not wait: it returns this child's own rusage
+        wall = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        tail = log_path.read_text(errors="replace").strip()[-2000:]
+        raise SystemExit(f"{case.name}: deflicker run failed ({child.returncode}):\n{tail}")
+    from deflicker_engine import ClipAnalysis
+
+    stages = dict(ClipAnalysis.load(analysis).stage_seconds)
+    analysis.unlink(missing_ok=True)
+    output.unlink(missing_ok=True)
+    stages["other"] = max(0.0, wall - sum(stages.values()))  # start-up, imports, network loading, saving
+    return dict(case=case.name, frames=case.frames, width=case.width, height=case.height, wall=wall,
+                fps=case.frames / wall, peak_rss_mb=usage.ru_maxrss / 1024.0, stages=stages)
+
+
+def tables(rows: List[Dict]):
+    stages = list(dict.fromkeys(s for r in rows for s in r["stages"]))
+    header = ["case", "frames", "size", "wall s", "fps", "peak RSS MB"] + [f"{s} s" for s in stages]
+    table = [[r["case"], r["frames"], f"{r['width']}x{r['height']}", f"{r['wall']:.1f}", f"{r['fps']:.2f}",
+              f"{r['peak_rss_mb']:.0f}"] + [f"{r['stages'].get(s, 0.0):.1f}" for s in stages] for r in rows]
+    return header, table
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda (passed to deflicker run)")
+    parser.add_argument("--quick", action="store_true", help="one tiny case, to check the harness")
+    parser.add_argument("--cases", help="comma list of case numbers (1-4) to run; default all")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "out",
+                        help="work folder: input clips (kept) and speed.json")
+    parser.add_argument("--no-docs", action="store_true", help="do not touch docs/benchmarks.md")
+    parser.add_argument("extra", nargs=argparse.REMAINDER, help="after --: more options for deflicker run")
+    args = parser.parse_args(argv)
+    cases = list(QUICK_CASES if args.quick else CASES)
+    if args.cases:
+        cases = [cases[int(i) - 1] for i in args.cases.split(",")]
+    extra = [a for a in args.extra if a != "--"]
+
+    rows = []
+    for case in cases:
+        clip = make_clip(case, args.out / "clips")
+        log(f"{case.name}: {case.frames} frames ...")
+        rows.append(run_case(case, clip, args.out, args.device, extra))
+        r = rows[-1]
+        log(f"  {r['wall']:.1f}s, {r['fps']:.2f} fps, peak RSS {r['peak_rss_mb']:.0f} MB, stages "
+            + ", ".join(f"{k} {v:.1f}s" for k, v in r["stages"].items()))
+
+    header, table = tables(rows)
+    print(text_table(header, table))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "speed.json").write_text(json.dumps({"argv": argv, "machine": machine_note(), "rows": rows}, indent=1))
+    if not args.no_docs:
+        body = "\n".join([
+            f"## Speed{' (quick smoke run)' if args.quick else ''}", "",
+            f"`python benchmarks/speed.py {' '.join(argv)}` on {machine_note()}, device `{args.device}`. "
+            "Wall time is the whole `deflicker run` command (interpreter start, network loading, decode, "
+            "analysis, render, encode); `other` is wall time outside the engine's stages. Peak RSS is the "
+            "child process's host memory (ru_maxrss), not GPU memory.", "",
+            markdown_table(header, table)])
+        write_section(DOCS, "speed", body)
+        print(f"wrote {DOCS}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
