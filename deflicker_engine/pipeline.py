@@ -102,8 +102,9 @@ class Deflicker:
         from .filtering.weights import load_filter, load_refiner  # torch models: load only when an engine is made
 
         self.device = resolve_device(device)
-        self.filter = load_filter(self.device, weights_dir)
-        self.refiner = load_refiner(self.device, weights_dir)
+        folder = Path(weights_dir) if weights_dir else None
+        self.filter = load_filter(self.device, folder / "filter.pt" if folder else None)
+        self.refiner = load_refiner(self.device, folder / "refiner.pt" if folder else None)
 
     # --- analysis -------------------------------------------------------------------------------------
 
@@ -132,6 +133,7 @@ class Deflicker:
 
         targets = np.empty_like(frames)
         done = {"flow": 0, "atlas": 0, "filter": 0, "refine": 0}
+        atlas_steps = params.atlas_steps * sum(len(shot_windows(a, b, params.window, params.overlap)) for a, b in shots)
         for start, stop in shots:
             shot = frames[start:stop].astype(np.float32)
             with _timed(seconds, "flow"):
@@ -141,7 +143,7 @@ class Deflicker:
                 flows = shot_flows(shot, on_pair)
                 done["flow"] += stop - start
             with _timed(seconds, "atlas"):
-                atlas_frames = self._atlas_frames(shot, flows, params, progress, cancel, done, info.count)
+                atlas_frames = self._atlas_frames(shot, flows, params, progress, cancel, done, atlas_steps)
             with _timed(seconds, "filter"):
                 filtered = self._filter(shot, atlas_frames, progress, cancel, done, info.count)
             with _timed(seconds, "refine"):
@@ -167,11 +169,13 @@ class Deflicker:
         config = AtlasConfig(steps=params.atlas_steps)
         for k, (a, b) in enumerate(windows):
             check_cancel(cancel)
+            def on_step(stage: str, step: int, steps: int, base: int = done["atlas"]) -> None:
+                progress("atlas", base + step, total)
+
             atlas = fit_atlas(shot_small[a:b], fwd_s[a:b - 1], bwd_s[a:b - 1], mf_s[a:b - 1], mb_s[a:b - 1],
-                              config, seed=params.seed + a, cancel=cancel)
+                              config, seed=params.seed + a, progress=on_step, cancel=cancel)
             out[a:b] += weights[k, a:b, None, None, None] * atlas.render((h, w))
-            progress("atlas", done["atlas"] + b, total)
-        done["atlas"] += count
+            done["atlas"] += config.steps
         return out
 
     @torch.no_grad()
@@ -242,7 +246,7 @@ class Deflicker:
 
     # --- whole jobs -----------------------------------------------------------------------------------
 
-    def process(self, input_path: str, output_path: str, analysis_params: AnalysisParams = AnalysisParams(),
+    def process(self, input_path: "str | FrameSource", output_path: str, analysis_params: AnalysisParams = AnalysisParams(),
                 render_params: RenderParams = RenderParams(), progress: ProgressFn = no_progress,
                 cancel: Optional[CancelToken] = None) -> ClipAnalysis:
         """Deflicker a file, folder or pattern into another, atomically: a failure leaves no output."""

@@ -64,17 +64,20 @@ def _report(seconds: Dict[str, float], frames: int, wall: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .io import check_output_path, open_source
     from .pipeline import Deflicker
 
     analysis_params = params_from_args(args, AnalysisParams)
     render_params = params_from_args(args, RenderParams)
     bars = StageBars(args.quiet)
     started = time.perf_counter()
-    try:
-        engine = Deflicker(device=args.device)
-        analysis = engine.process(args.input, args.output, analysis_params, render_params, progress=bars)
-    finally:
-        bars.close()
+    check_output_path(args.input, args.output)
+    with open_source(args.input) as source:  # a bad input fails here, before the networks load
+        try:
+            engine = Deflicker(device=args.device)
+            analysis = engine.process(source, args.output, analysis_params, render_params, progress=bars)
+        finally:
+            bars.close()
     if not args.quiet:
         print(_report(analysis.stage_seconds, analysis.count, time.perf_counter() - started), file=sys.stderr)
         print(f"wrote {args.output}", file=sys.stderr)

@@ -27,14 +27,14 @@ from ..progress import CancelToken, ProgressFn, check_cancel, no_progress
 class AtlasConfig:
     steps: int = 240              # optimisation steps per window
     batch_pairs: int = 4          # consecutive frame pairs per step
-    grid: tuple = (6, 10)         # residual control points (rows, cols) per frame
+    grid: tuple = (12, 20)        # residual control points (rows, cols) per frame
     levels: int = 4               # texture pyramid levels
     canvas_area: float = 3.0      # canvas area cap, in frame areas (long pans are scaled down)
     lr_texture: float = 0.02
-    lr_residual: float = 0.15     # canvas pixels per step
+    lr_residual: float = 0.3      # canvas pixels per step
     w_gradient: float = 1.0
-    w_flow: float = 0.05
-    w_rigid: float = 0.02
+    w_flow: float = 0.1
+    w_rigid: float = 0.005
     w_small: float = 0.001
 
 
