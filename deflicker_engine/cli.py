@@ -6,6 +6,7 @@ Each package declares its subcommands in pyproject's `deflicker.commands` entry-
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from importlib.metadata import entry_points
 from typing import List, Optional
@@ -33,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    # OpenMP threads that spin while waiting make torch 40x slower when the cores are shared (a render
+    # farm node, a host app beside us); passive waiting costs nothing when they are not. Must precede torch.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -1,0 +1,222 @@
+"""Train the local refiner L on synthetic flickering clips, unrolled over a few frames.
+
+    python -m deflicker_engine.training.train_refiner [--steps N] [--data DIR] [--out PATH]
+
+Clips come from photographs moved by a smooth random camera (and a pasted moving object), so flow and
+occlusion are exact. O^f = clean frame x a small smooth per-frame gain field. Loss per frame:
+    w_clean    * L1(O_t, clean_t)                               (supervised: the clips have clean frames)
+  + w_temporal * L1 over the mask of (O_t - warp(O_{t-1}))     (the paper's flow-warped temporal loss)
+  + w_recon    * L1(O_t, O^f_t)                                 (the paper's reconstruction to the filter output)
+The refiner is fed a slightly wrong flow and mask now and then, as real optical flow is.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..errors import InputError
+from ..filtering.refiner_net import LocalRefiner, RefinerConfig, first_frame_inputs
+from ..filtering.weights import REFINER_WEIGHTS, save_checkpoint
+from . import data as D
+from . import distortions as X
+from .train_filter import add_config_arguments, config_from_args, psnr
+
+
+@dataclass
+class TrainRefinerConfig:
+    steps: int = 1200          # optimisation steps (each unrolls `frames` frames)
+    batch: int = 8             # clips per step
+    crop: int = 96             # clip side in pixels
+    frames: int = 5            # frames per training clip
+    lr: float = 1.5e-3         # peak learning rate (Adam), cosine decay to lr / 30
+    warmup: int = 100
+    w_clean: float = 1.0       # L1 to the clean frame
+    w_temporal: float = 0.5    # masked L1 to the flow-warped previous output
+    w_recon: float = 0.1       # L1 to the filter output O^f_t
+    eval_every: int = 500
+    val_clips: int = 24        # held-out clips made from kodak24
+    val_frames: int = 8
+    val_size: int = 192
+    seed: int = 0
+    threads: int = 2
+    data: str = str(D.default_data_dir())
+    out: str = str(REFINER_WEIGHTS)
+
+
+def flow_warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Sample image (N x C x H x W) at x + flow(x) (flow N x 2 x H x W, pixels), like analysis.flow.warp."""
+    n, _, h, w = image.shape
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=image.dtype), torch.arange(w, dtype=image.dtype), indexing="ij")
+    gx = (xs + flow[:, 0]) * (2.0 / max(w - 1, 1)) - 1.0
+    gy = (ys + flow[:, 1]) * (2.0 / max(h - 1, 1)) - 1.0
+    return F.grid_sample(image, torch.stack([gx, gy], dim=-1), mode="bilinear", padding_mode="border",
+                         align_corners=True)
+
+
+def masked_l1(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference over the pixels where mask is 1 (all channels)."""
+    return ((a - b).abs() * mask).sum() / (mask.sum() * a.shape[1]).clamp_min(1.0)
+
+
+def learning_rate(step: int, cfg: TrainRefinerConfig) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr / 30 + (cfg.lr - cfg.lr / 30) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def imperfect(flow: np.ndarray, mask: np.ndarray, rng: np.random.Generator):
+    """What the refiner is shown: flow with a little smooth error, a mask that sometimes misses occlusions."""
+    size = flow.shape[1]
+    flow = flow.copy()
+    mask = mask.copy()
+    for t in range(1, len(flow)):
+        if rng.random() < 0.5:
+            flow[t] += X.smooth_field(rng, size, size, size / 3, 2) * rng.uniform(0.1, 0.8)
+        if rng.random() < 0.2:
+            mask[t] = np.maximum(mask[t], X.soft_blob(rng, size, size)[..., 0] > 0.5)
+    return flow, mask
+
+
+def clip_batch(pool: Sequence[np.ndarray], rng: np.random.Generator, batch: int, frames: int, size: int):
+    """Tensors T x N x C x H x W: clean, filtered (O^f), true flow, true mask, shown flow, shown mask."""
+    out: Dict[str, List[np.ndarray]] = {k: [] for k in ("clean", "filtered", "flow", "mask", "flow_in", "mask_in")}
+    for _ in range(batch):
+        clip = D.random_sequence(pool, rng, frames, size)
+        flow_in, mask_in = imperfect(clip.flow, clip.mask, rng)
+        out["clean"].append(clip.clean.transpose(0, 3, 1, 2))
+        out["filtered"].append(D.flicker_sequence(clip.clean, rng).transpose(0, 3, 1, 2))
+        out["flow"].append(clip.flow.transpose(0, 3, 1, 2))
+        out["mask"].append(clip.mask[:, None])
+        out["flow_in"].append(flow_in.transpose(0, 3, 1, 2))
+        out["mask_in"].append(mask_in[:, None].astype(np.float32))
+    return {k: torch.from_numpy(np.ascontiguousarray(np.stack(v, axis=1))) for k, v in out.items()}
+
+
+def unroll(model: LocalRefiner, filtered: torch.Tensor, flow: torch.Tensor, mask: torch.Tensor) -> List[torch.Tensor]:
+    """Run the refiner recurrently over T x N x 3 x H x W, warping with `flow` and trusting `mask`."""
+    outputs = [model(*first_frame_inputs(filtered[0]))]
+    for t in range(1, filtered.shape[0]):
+        outputs.append(model(filtered[t], flow_warp(filtered[t - 1], flow[t]),
+                             flow_warp(outputs[-1], flow[t]), mask[t]))
+    return outputs
+
+
+def clip_loss(outputs: List[torch.Tensor], b: Dict[str, torch.Tensor], cfg: TrainRefinerConfig) -> torch.Tensor:
+    total = 0.0
+    for t, out in enumerate(outputs):
+        total = total + cfg.w_clean * (out - b["clean"][t]).abs().mean() \
+                      + cfg.w_recon * (out - b["filtered"][t]).abs().mean()
+        if t > 0:
+            total = total + cfg.w_temporal * masked_l1(out, flow_warp(outputs[t - 1], b["flow"][t]), b["mask"][t])
+    return total / len(outputs)
+
+
+def temporal_error(frames: torch.Tensor, flow: torch.Tensor, mask: torch.Tensor) -> float:
+    """Mean over t >= 1 of the masked L1 between frame t and the warped frame t-1 (exact flow), [0, 1] images."""
+    return float(np.mean([masked_l1(frames[t].clamp(0, 1), flow_warp(frames[t - 1].clamp(0, 1), flow[t]),
+                                    mask[t]).item() for t in range(1, frames.shape[0])]))
+
+
+def validation_clips(images: Sequence[np.ndarray], cfg: TrainRefinerConfig, seed: int = 4321) -> List[Dict]:
+    """Fixed held-out clips (kodak24), the same for every run and every model."""
+    rng = np.random.default_rng(seed)
+    return [clip_batch(images, rng, 1, cfg.val_frames, cfg.val_size) for _ in range(cfg.val_clips)]
+
+
+@torch.no_grad()
+def evaluate(model: LocalRefiner, clips: Sequence[Dict]) -> Dict[str, float]:
+    """Temporal error of clean (floor), O^f and output; PSNR vs clean of O^f and output."""
+    model.eval()
+    scores: Dict[str, List[float]] = {k: [] for k in ("temporal_clean", "temporal_input", "temporal_output",
+                                                      "psnr_input", "psnr_output")}
+    for b in clips:
+        out = torch.stack(unroll(model, b["filtered"], b["flow_in"], b["mask_in"]))
+        scores["temporal_clean"].append(temporal_error(b["clean"], b["flow"], b["mask"]))
+        scores["temporal_input"].append(temporal_error(b["filtered"], b["flow"], b["mask"]))
+        scores["temporal_output"].append(temporal_error(out, b["flow"], b["mask"]))
+        scores["psnr_input"].append(psnr(b["filtered"].flatten(0, 1), b["clean"].flatten(0, 1)))
+        scores["psnr_output"].append(psnr(out.flatten(0, 1), b["clean"].flatten(0, 1)))
+    model.train()
+    return {k: round(float(np.mean(v)), 5 if k.startswith("temporal") else 3) for k, v in scores.items()}
+
+
+def train(cfg: TrainRefinerConfig, log: Callable[[str], None] = tqdm.write) -> Dict[str, Any]:
+    """Run the whole training; write the checkpoint to cfg.out; return its meta data."""
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    train_paths, val_paths = D.list_images(Path(cfg.data))
+    log(f"refiner: {len(train_paths)} training pictures, {len(val_paths)} held out; loading...")
+    pool = D.load_pool(train_paths)
+    clips = validation_clips(D.load_pool(val_paths, 384), cfg) if val_paths else []
+
+    net_config = RefinerConfig()
+    model = LocalRefiner(net_config)
+    optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    meta: Dict[str, Any] = {
+        "network": "LocalRefiner", "parameters": sum(p.numel() for p in model.parameters()),
+        "train": {k: v for k, v in asdict(cfg).items() if k not in ("data", "out")},
+        "train_images": len(train_paths), "validation_images": len(val_paths),
+        "sets": sorted({p.relative_to(Path(cfg.data)).parts[0] for p in train_paths}),
+        "torch": str(torch.__version__),
+    }
+    started = time.perf_counter()
+    running = None
+    bar = tqdm(range(cfg.steps), desc="refiner", dynamic_ncols=True, mininterval=5.0)
+    for step in bar:
+        b = clip_batch(pool, rng, cfg.batch, cfg.frames, cfg.crop)
+        for group in optimiser.param_groups:
+            group["lr"] = learning_rate(step, cfg)
+        loss = clip_loss(unroll(model, b["filtered"], b["flow_in"], b["mask_in"]), b, cfg)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimiser.step()
+        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+        bar.set_postfix(loss=f"{running:.5f}")
+        if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
+            scores = evaluate(model, clips) if clips else {}
+            meta.update(steps_done=step + 1, loss=round(running, 6), wall_s=round(time.perf_counter() - started, 1),
+                        validation=scores)
+            log(f"refiner step {step + 1}: loss {running:.5f}  " +
+                "  ".join(f"{k} {v}" for k, v in scores.items()))
+            save_checkpoint(cfg.out, model, net_config, meta)
+    return meta
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One option per TrainRefinerConfig field (shared by `python -m` and `deflicker train refiner`)."""
+    add_config_arguments(parser, TrainRefinerConfig)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args, TrainRefinerConfig)
+    meta = train(cfg)
+    print(f"wrote {cfg.out} ({meta.get('validation', {})})")
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deflicker_engine.training.train_refiner",
+                                     description="Train the local refiner on synthetic flickering clips.")
+    add_arguments(parser)
+    try:
+        return run(parser.parse_args(argv))
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
