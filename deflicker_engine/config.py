@@ -29,6 +29,9 @@ class AnalysisParams:
                          "windows that are blended without seams", 16, 1000)
     overlap: int = _param(24, "Window overlap", "frames shared by neighbouring atlas windows", 4, 200)
     atlas_steps: int = _param(240, "Atlas iterations", "optimisation steps per atlas window", 0, 5000)
+    slow_changes: float = _param(0.5, "Slow changes (s)", "time scale in seconds below which appearance changes "
+                                 "count as flicker; slower changes (exposure drift, lighting) are kept. "
+                                 "0 holds one appearance for the whole atlas window", 0.0, 30.0)
     cut_threshold: float = _param(0.5, "Cut sensitivity", "how different two frames must be to count as a "
                                   "hard cut (0: every frame is a cut, 1: never cut)", 0.0, 1.0)
     seed: int = _param(0, "Seed", "random seed of the atlas fit, for reproducible results", 0, 2**31 - 1)

@@ -18,7 +18,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 import numpy as np
 import torch
 
-from .analysis.atlas import AtlasConfig, fit_atlas
+from .analysis.atlas import AtlasConfig, fit_atlas, follow_slow_changes
 from .analysis.flow import resize_flow, shot_flows, warp
 from .analysis.shots import detect_shots
 from .analysis.windows import blend_weights, shot_windows
@@ -31,6 +31,7 @@ from .transfer import apply_correction, downscale, fit_correction, working_shape
 
 ATLAS_SCALE = 0.5        # the atlas is fitted at half the working resolution: appearance is low-frequency
 NETWORK_BATCH = 4
+DEFAULT_FPS = 24.0       # image sequences carry no rate; film and most VFX plates run at 24
 
 
 @dataclass
@@ -133,6 +134,7 @@ class Deflicker:
 
         targets = np.empty_like(frames)
         done = {"flow": 0, "atlas": 0, "filter": 0, "refine": 0}
+        slow_sigma = params.slow_changes * (info.fps or DEFAULT_FPS)  # seconds -> frames
         atlas_steps = params.atlas_steps * sum(len(shot_windows(a, b, params.window, params.overlap)) for a, b in shots)
         for start, stop in shots:
             shot = frames[start:stop].astype(np.float32)
@@ -143,7 +145,7 @@ class Deflicker:
                 flows = shot_flows(shot, on_pair)
                 done["flow"] += stop - start
             with _timed(seconds, "atlas"):
-                atlas_frames = self._atlas_frames(shot, flows, params, progress, cancel, done, atlas_steps)
+                atlas_frames = self._atlas_frames(shot, flows, params, slow_sigma, progress, cancel, done, atlas_steps)
             with _timed(seconds, "filter"):
                 filtered = self._filter(shot, atlas_frames, progress, cancel, done, info.count)
             with _timed(seconds, "refine"):
@@ -151,8 +153,8 @@ class Deflicker:
             targets[start:stop] = refined
         return ClipAnalysis(info.count, info.height, info.width, shots, targets, as_dict(params), seconds)
 
-    def _atlas_frames(self, shot: np.ndarray, flows, params: AnalysisParams, progress, cancel, done,
-                      total) -> Optional[np.ndarray]:
+    def _atlas_frames(self, shot: np.ndarray, flows, params: AnalysisParams, slow_sigma: float, progress,
+                      cancel, done, total) -> Optional[np.ndarray]:
         if not params.use_atlas:
             return None
         count, h, w = shot.shape[:3]
@@ -176,7 +178,7 @@ class Deflicker:
                               config, seed=params.seed + a, progress=on_step, cancel=cancel)
             out[a:b] += weights[k, a:b, None, None, None] * atlas.render((h, w))
             done["atlas"] += config.steps
-        return out
+        return follow_slow_changes(out, shot, slow_sigma)
 
     @torch.no_grad()
     def _filter(self, shot: np.ndarray, atlas_frames: Optional[np.ndarray], progress, cancel, done,
