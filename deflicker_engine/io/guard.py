@@ -78,12 +78,22 @@ def check_output_path(input_path, output_path: PathLike) -> None:
     check_writable(output, kind)
 
 
+def _only_frames(folder: Path) -> bool:
+    """True when every entry is an image file (a previous frame output), hidden staging files aside."""
+    return all(entry.name.startswith(".") or (entry.is_file() and entry.suffix.lower() in IMAGE_EXTS)
+               for entry in folder.iterdir())
+
+
 def check_writable(output: Path, kind: str) -> None:
     """The folder that will receive the output must exist and accept new files."""
     if kind == "video" and output.is_dir():
         raise OutputError(f"{output} is a folder; give a video file name such as {output / 'out.mp4'}")
     if kind == "folder" and output.exists() and not output.is_dir():
         raise OutputError(f"{output} is an existing file; give a folder path for a frame folder")
+    if kind == "folder" and output.is_dir() and not _only_frames(output):
+        # a folder output replaces the target folder whole: never let a typo wipe a folder of other things
+        raise OutputError(f"output folder {output} already holds files other than frames; "
+                          "give a new or empty folder (an earlier frame output may be replaced)")
     parent = output.parent
     if kind == "pattern" and not parent.is_dir():
         if parent.exists():

@@ -98,3 +98,21 @@ def test_unwritable_output_folder_message(clip, tmp_path, monkeypatch):
     monkeypatch.setattr(os, "access", lambda path, mode: False)
     with pytest.raises(OutputError, match=f"{tmp_path} is not writable"):
         check_output_path(clip, tmp_path / "out.mp4")
+
+
+def test_folder_output_never_replaces_a_folder_of_other_things(tmp_path):
+    from deflicker_engine.errors import OutputError
+    from deflicker_engine.io import check_output_path
+
+    source = tmp_path / "in.mp4"
+    source.write_bytes(b"")
+    precious = tmp_path / "Documents"
+    precious.mkdir()
+    (precious / "thesis.docx").write_text("years of work")
+    with pytest.raises(OutputError, match="other than frames"):
+        check_output_path(source, precious)
+    assert (precious / "thesis.docx").read_text() == "years of work"
+    earlier = tmp_path / "earlier_output"
+    earlier.mkdir()
+    (earlier / "frame_000000.png").write_bytes(b"")
+    check_output_path(source, earlier)  # an earlier frame output may be replaced

@@ -170,21 +170,21 @@ def test_exception_inside_the_block_leaves_nothing(tmp_path):
 def test_exception_keeps_an_existing_output_folder_untouched(tmp_path):
     frames = smooth_frames(2, 8, 8)
     (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "old.txt").write_text("previous render")
+    (tmp_path / "out" / "old.png").write_text("previous render")
     with pytest.raises(KeyboardInterrupt):
         with open_sink(tmp_path / "out", clip_info(frames)) as sink:
             sink.write(frames[0])
             raise KeyboardInterrupt
-    assert os.listdir(tmp_path / "out") == ["old.txt"] and leftovers(tmp_path) == []
+    assert os.listdir(tmp_path / "out") == ["old.png"] and leftovers(tmp_path) == []
 
 
 def test_existing_output_folder_is_replaced_only_on_success(tmp_path):
     frames = smooth_frames(2, 8, 8)
     (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "old.txt").write_text("previous render")
+    (tmp_path / "out" / "old.png").write_text("previous render")
     with open_sink(tmp_path / "out", clip_info(frames)) as sink:
         sink.write(frames[0])
-        assert os.listdir(tmp_path / "out") == ["old.txt"]  # nothing published mid-way
+        assert os.listdir(tmp_path / "out") == ["old.png"]  # nothing published mid-way
         sink.write(frames[1])
     assert sorted(os.listdir(tmp_path / "out")) == ["frame_000000.png", "frame_000001.png"]
     assert leftovers(tmp_path) == []
