@@ -1,0 +1,6 @@
+"""`python -m server [options]`: the resident server without the `deflicker` launcher."""
+import sys
+
+from .cli import main
+
+sys.exit(main())

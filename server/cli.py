@@ -1,0 +1,192 @@
+"""`deflicker serve` and `deflicker status` (also `python -m server` for serve alone).
+
+Roots: client paths must resolve inside them. Default, for a loopback bind only: the user's home
+and the cache folder (any local process can read those anyway). A non-loopback bind must name its
+roots with --root, and needs CurveZMQ keys (--curve-secret, --curve-clients).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from deflicker_engine.errors import ParameterError
+
+from .config import DEFAULT_BIND, MAX_FRAME_BYTES, Limits, ServerConfig, default_cache_dir
+from .security import generate_keys, is_loopback
+
+
+# ------------------------------------------------------------------------------------------ serve
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bind", default=DEFAULT_BIND, help=f"ZeroMQ endpoint to listen on (default {DEFAULT_BIND}); "
+                        "anything but loopback or ipc requires --curve-secret and --curve-clients")
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help=f"where analyses, spools and the log live (default {default_cache_dir()})")
+    parser.add_argument("--device", default="auto", help="compute device: auto, cpu, cuda or cuda:N (default auto)")
+    parser.add_argument("--memory-budget", type=int, default=4096, metavar="MB",
+                        help="memory for resident analyses; least recently used ones fall back to disk (default 4096)")
+    parser.add_argument("--root", type=Path, action="append", default=[], metavar="DIR",
+                        help="folder client paths may read from and write to (repeatable; default for a loopback "
+                             "bind: your home folder and the cache folder)")
+    parser.add_argument("--curve-secret", type=Path, default=None, metavar="FILE",
+                        help="the server's CurveZMQ secret key file (.key_secret, see --generate-keys)")
+    parser.add_argument("--curve-clients", type=Path, default=None, metavar="DIR",
+                        help="folder of authorised client public key files (.key)")
+    parser.add_argument("--require-curve", action="store_true", help="use CurveZMQ even on a loopback bind")
+    parser.add_argument("--generate-keys", type=Path, default=None, metavar="DIR",
+                        help="write a server and a client key pair into DIR and exit")
+    parser.add_argument("--client-timeout", type=float, default=10.0, metavar="S",
+                        help="a client silent this long (no heartbeat) loses its jobs and clips (default 10)")
+    parser.add_argument("--idle-exit", type=float, default=None, metavar="S",
+                        help="exit after S seconds with no client, job or clip (servers started on demand)")
+    parser.add_argument("--max-frame-mb", type=float, default=MAX_FRAME_BYTES / (1 << 20), metavar="MB",
+                        help="largest buffer one message part may carry; a client that sends more is disconnected "
+                             f"(default {MAX_FRAME_BYTES / (1 << 20):.0f}: an 8K float32 RGBA frame)")
+    parser.add_argument("--engine", default=None, metavar="MODULE:FACTORY",
+                        help="use another engine adapter (tests and plug-ins; default: the deflicker engine)")
+    parser.add_argument("--verbose", action="store_true", help="log every request")
+
+
+def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    cache_dir = (args.cache_dir or default_cache_dir()).expanduser().resolve()
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ParameterError(f"cannot create the cache folder {cache_dir}: {error.strerror}") from None
+    roots = tuple(Path(r).expanduser().resolve() for r in args.root)
+    if not roots:
+        if not is_loopback(args.bind):
+            raise ParameterError(f"binding {args.bind} (reachable from other machines) needs explicit --root folders")
+        roots = (Path.home().resolve(), cache_dir)
+    for root in roots:
+        if not root.is_dir():
+            raise ParameterError(f"root {root} is not a folder")
+    if args.memory_budget < 0:
+        raise ParameterError("--memory-budget must be at least 0 MB")
+    if args.client_timeout <= 0:
+        raise ParameterError("--client-timeout must be positive")
+    if args.max_frame_mb <= 0:
+        raise ParameterError("--max-frame-mb must be positive")
+    part = int(args.max_frame_mb * (1 << 20))
+    return ServerConfig(bind=args.bind, cache_dir=cache_dir, device=args.device, memory_budget_mb=args.memory_budget,
+                        roots=roots, curve_secret_file=args.curve_secret, curve_clients_dir=args.curve_clients,
+                        require_curve=args.require_curve, client_timeout=args.client_timeout,
+                        idle_exit=args.idle_exit, engine=args.engine,
+                        limits=Limits(max_part_bytes=part, max_message_bytes=2 * part))
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run a server in this process until shutdown, SIGTERM or Ctrl-C."""
+    from . import logs
+    from .app import Server
+
+    if args.generate_keys:
+        server_secret, client_secret = generate_keys(args.generate_keys)
+        print(f"server key: {server_secret} (pass to --curve-secret; give clients {server_secret.with_suffix('.key')})")
+        print(f"client key: {client_secret} (give to the client; put {client_secret.with_suffix('.key')} in the "
+              "folder passed to --curve-clients)")
+        return 0
+    config = config_from_args(args)
+    logs.configure(config.log_path, args.verbose)
+    server = Server(config)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda number, frame: server.request_stop(f"signal {number}"))
+    server.run()
+    return 0
+
+
+def register_serve(subparsers) -> None:
+    parser = subparsers.add_parser("serve", help="run the resident deflicker server",
+                                   description="Keep the networks and every clip's analysis resident and serve "
+                                               "hosts (Nuke, Blender, Resolve, batch) over ZeroMQ.")
+    add_serve_arguments(parser)
+    parser.set_defaults(func=serve)
+
+
+# ------------------------------------------------------------------------------------------ status
+def _mb(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MB"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h {m}m {s}s" if h else (f"{m}m {s}s" if m else f"{s}s")
+
+
+def format_status(st: Dict[str, Any]) -> str:
+    mem = st["memory"]
+    lines = [f"{st['server']} at {st['endpoint']} (pid {st['pid']}, up {_duration(st['uptime'])}), "
+             f"device {st['device']}",
+             f"analyses: {len(mem['resident'])} resident, {_mb(mem['used'])} of {_mb(mem['budget'])}; "
+             f"{mem['disk_entries']} on disk ({_mb(mem['disk_bytes'])}) in {mem['folder']}",
+             f"roots: {', '.join(st['roots']) or 'none'}"]
+    lines.append(f"clips ({len(st['clips'])}):")
+    for c in st["clips"]:
+        shape = f"{c.get('width')}x{c.get('height')}x{c.get('channels')} {c.get('dtype')}"
+        state = "" if c.get("ready") else f" (receiving: {c.get('received', 0)} frames)"
+        lines.append(f"  {c['clip']}  {c.get('path') or c.get('origin')}  [{c.get('start')}, {c.get('stop')})  "
+                     f"{shape}{state}")
+    lines.append(f"jobs ({len(st['jobs'])}):")
+    for j in st["jobs"]:
+        waiting = " (waiting for the client)" if j["waiting_for_client"] else ""
+        lines.append(f"  {j['session']}:{j['id']}  {j['op']}  {j['state']}  {j['stage']} {j['done']}/{j['total']}"
+                     f"{waiting}  {j['label']}")
+    lines.append(f"sessions ({len(st['sessions'])}):")
+    for s in st["sessions"]:
+        lines.append(f"  {s['session']}  {s['client'] or '?'}  idle {s['idle']:.1f}s")
+    return "\n".join(lines)
+
+
+def status(args: argparse.Namespace) -> int:
+    from bridge import Connection, CurveKeys, ServerUnavailable
+
+    curve = None
+    if args.curve_server_key or args.curve_client_key:
+        if not (args.curve_server_key and args.curve_client_key):
+            raise ParameterError("CurveZMQ needs both --curve-server-key and --curve-client-key")
+        curve = CurveKeys.from_files(str(args.curve_server_key), str(args.curve_client_key))
+    conn = Connection(args.server, timeout=args.timeout, heartbeat_timeout=max(args.timeout, 2.0), retries=0,
+                      curve=curve, name="deflicker status")
+    try:
+        st = conn.status()
+    except ServerUnavailable:
+        print(f"deflicker: no server answers at {args.server}", file=sys.stderr)
+        return 1
+    finally:
+        conn.close()
+    print(json.dumps(st, indent=1, default=str) if args.json else format_status(st))
+    return 0
+
+
+def register_status(subparsers) -> None:
+    parser = subparsers.add_parser("status", help="show what a running server holds",
+                                   description="Clips, analyses in memory and on disk, jobs, sessions, device.")
+    parser.add_argument("--server", default=DEFAULT_BIND, metavar="ADDR",
+                        help=f"server address (default {DEFAULT_BIND})")
+    parser.add_argument("--json", action="store_true", help="print the raw status as JSON")
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer (default 5)")
+    parser.add_argument("--curve-server-key", type=Path, default=None, metavar="FILE", help="server public key file")
+    parser.add_argument("--curve-client-key", type=Path, default=None, metavar="FILE", help="client secret key file")
+    parser.set_defaults(func=status)
+
+
+# ------------------------------------------------------------------------------------------ python -m server
+def main(argv: Optional[List[str]] = None) -> int:
+    """`python -m server [serve options]`: what bridge.ensure_server runs when no `deflicker` is on PATH."""
+    from deflicker_engine.errors import DeflickerError
+
+    parser = argparse.ArgumentParser(prog="python -m server", description="Run the resident deflicker server.")
+    add_serve_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return serve(args)
+    except DeflickerError as error:
+        print(f"deflicker serve: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

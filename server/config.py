@@ -1,0 +1,71 @@
+"""Everything a server instance is configured with, in one frozen record built by the CLI.
+
+Limits have defaults that fit the largest frame a host sends (8K DCI, float32 RGBA, 566 MB) and
+keep a misbehaving client from making the server allocate without bound.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Tuple
+
+DEFAULT_BIND = "tcp://127.0.0.1:5557"
+MAX_FRAME_BYTES = 8192 * 4320 * 4 * 4      # 8K DCI float32 RGBA
+
+
+def default_cache_dir() -> Path:
+    """$DEFLICKER_CACHE, else $XDG_CACHE_HOME/deflicker, else ~/.cache/deflicker."""
+    explicit = os.environ.get("DEFLICKER_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "deflicker"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one message may hold. The part size is enforced by libzmq before allocation (a larger
+    part disconnects the peer); the rest is checked on receipt."""
+
+    max_header_bytes: int = 64 * 1024
+    max_parts: int = 64
+    max_part_bytes: int = MAX_FRAME_BYTES
+    max_message_bytes: int = 2 * MAX_FRAME_BYTES
+    max_window: int = 16                    # frames a streamed render may run ahead of the client
+    max_in_flight: int = 64                 # requests one session may have running or queued
+    max_puts_pending: int = 4               # uploads of one streamed clip waiting to be written
+    max_clips: int = 256                    # clips one session may hold open
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    bind: str = DEFAULT_BIND
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    device: str = "auto"
+    memory_budget_mb: int = 4096
+    roots: Tuple[Path, ...] = ()
+    curve_secret_file: Optional[Path] = None    # zmq.auth certificate with the server's secret key
+    curve_clients_dir: Optional[Path] = None    # folder of authorised client public keys
+    require_curve: bool = False                 # CurveZMQ even on loopback
+    heartbeat_interval: float = 1.0
+    client_timeout: float = 10.0                # a session silent this long loses its jobs and clips
+    idle_exit: Optional[float] = None           # exit after this long with no session, job or clip
+    engine: Optional[str] = None                # "module:callable" making the engine adapter (tests, plug-ins)
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def memory_budget_bytes(self) -> int:
+        return int(self.memory_budget_mb) * 1024 * 1024
+
+    @property
+    def analyses_dir(self) -> Path:
+        return self.cache_dir / "analyses"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.cache_dir / "spool"
+
+    @property
+    def log_path(self) -> Path:
+        return self.cache_dir / "server.log"

@@ -1,0 +1,171 @@
+"""The server's only door to the engine: a small adapter, so the server core can be tested with a fake.
+
+`RealEngine` wraps deflicker_engine (Deflicker, ClipAnalysis, the io contract, the params
+dataclasses). Any object with the same methods can stand in (`deflicker serve --engine
+module:factory`, used by tests and possible plug-ins); the methods are:
+
+    device, engine_id                       strings: where it runs; what makes its analyses valid
+    describe() -> {"analysis": [...], "render": [...]}     config.schema of the params dataclasses
+    params(values) -> (analysis, render, analysis_dict)    validated; unknown names rejected
+    open_source(path) -> source             a FrameSource (info: ClipInfo); use as a context manager
+    spool(frames, encoding, fps) -> source  consume an iterator of arrays into a re-readable source
+    view(source, start, stop, encoding, owns)  frames [start, stop) of `source` as a clip of their own
+                                            (closing it closes `source` when it owns it)
+    read_frame(path) -> array               one image file (clips opened from a list of files)
+    analyse(source, params, progress, cancel) -> analysis (with .nbytes)
+    render(source, analysis, params, start, stop, progress, cancel) -> iterator of (index, frame)
+    save(analysis, path), load(path)        atomic .npz, no pickle
+    open_sink(path, source, start, stop)    atomic output of frames [start, stop) of `source`
+    info_dict(info) -> dict                 ClipInfo as plain data for the wire
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+from pathlib import Path
+from typing import Any, Dict, Iterable, Iterator, Optional, Tuple
+
+from deflicker_engine.errors import ParameterError
+
+
+def load_engine(spec: Optional[str], device: str) -> Any:
+    """The real engine, or the factory named by `spec` ("package.module:callable") called with device."""
+    if not spec:
+        return RealEngine(device)
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ParameterError(f"--engine '{spec}' must look like package.module:factory")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as error:
+        raise ParameterError(f"cannot load engine '{spec}': {error}") from error
+    return factory(device)
+
+
+def _view_class():
+    from deflicker_engine.io import FrameSource
+
+    class RangeView(FrameSource):
+        """Frames [start, stop) of a source, renumbered from 0, optionally read with another encoding."""
+
+        def __init__(self, base, start: int, stop: int, encoding: Optional[str], owns: bool) -> None:
+            info = base.info
+            names = info.names[start:stop] if info.names else None
+            super().__init__(dataclasses.replace(info, count=stop - start, names=names,
+                                                 encoding=encoding or info.encoding))
+            self._base, self._start, self._owns = base, start, owns
+
+        def frames(self, start: int = 0, stop: Optional[int] = None) -> Iterator[Any]:
+            stop = self.info.count if stop is None else stop
+            self._check_range(start, stop)
+            return self._base.frames(self._start + start, self._start + stop)
+
+        def _read(self, index: int) -> Any:
+            return self._base.read(self._start + index)
+
+        def _close(self) -> None:
+            if self._owns:
+                self._base.close()
+
+    return RangeView
+
+
+class EngineIO:
+    """Everything but the networks: parameters, sources, spools, views, sinks (the engine's io contract)."""
+
+    def __init__(self) -> None:
+        from deflicker_engine import config, io
+        from deflicker_engine.io.sequence import read_frame
+
+        self._config, self._io = config, io
+        self._view = _view_class()
+        self._read_frame = read_frame
+
+    def describe(self) -> Dict[str, list]:
+        return {"analysis": self._config.schema(self._config.AnalysisParams),
+                "render": self._config.schema(self._config.RenderParams)}
+
+    def params(self, values: Dict[str, Any]) -> Tuple[Any, Any, Dict[str, Any]]:
+        config = self._config
+        analysis_names = {f.name for f in dataclasses.fields(config.AnalysisParams)}
+        render_names = {f.name for f in dataclasses.fields(config.RenderParams)}
+        unknown = set(values) - analysis_names - render_names
+        if unknown:
+            raise ParameterError(f"unknown parameter(s) {sorted(unknown)}; known: "
+                                 f"{sorted(analysis_names | render_names)}")
+        analysis = config.from_dict(config.AnalysisParams, {k: v for k, v in values.items() if k in analysis_names})
+        render = config.from_dict(config.RenderParams, {k: v for k, v in values.items() if k in render_names})
+        return analysis, render, config.as_dict(analysis)
+
+    def open_source(self, path: str) -> Any:
+        return self._io.open_source(path)
+
+    def spool(self, frames: Iterable[Any], encoding: Optional[str], fps: Optional[float]) -> Any:
+        rate = None
+        if fps:
+            from fractions import Fraction
+            exact = Fraction(fps).limit_denominator(1001)
+            rate = f"{exact.numerator}/{exact.denominator}"
+        return self._io.spool_frames(frames, rate=rate, encoding=encoding)
+
+    def view(self, source: Any, start: int, stop: int, encoding: Optional[str], owns: bool) -> Any:
+        return self._view(source, start, stop, encoding, owns)
+
+    def read_frame(self, path: str) -> Any:
+        return self._read_frame(path)
+
+    def open_sink(self, path: str, source: Any, start: int, stop: int) -> Any:
+        info = source.info
+        names = info.names[start:stop] if info.names else None
+        part = dataclasses.replace(info, count=stop - start, names=names)
+        return self._io.open_sink(path, part, like=part)
+
+    @staticmethod
+    def info_dict(info: Any) -> Dict[str, Any]:
+        return {"kind": info.kind, "count": info.count, "width": info.width, "height": info.height,
+                "channels": info.channels, "dtype": info.dtype, "encoding": info.encoding, "fps": info.fps,
+                "rate": info.rate, "names": list(info.names) if info.names else None}
+
+
+class RealEngine(EngineIO):
+    """deflicker_engine behind the adapter interface; the networks load once, here."""
+
+    def __init__(self, device: str = "auto") -> None:
+        super().__init__()
+        from deflicker_engine.pipeline import ClipAnalysis, Deflicker
+
+        self._analysis_cls = ClipAnalysis
+        self._engine = Deflicker(device)
+        self.device = str(self._engine.device)
+        self.engine_id = _engine_id(ClipAnalysis.VERSION)
+
+    def analyse(self, source, params, progress, cancel) -> Any:
+        return self._engine.analyse(source, params, progress=progress, cancel=cancel)
+
+    def render(self, source, analysis, params, start, stop, progress, cancel) -> Iterator[Tuple[int, Any]]:
+        return self._engine.render(source, analysis, params, start=start, stop=stop, progress=progress, cancel=cancel)
+
+    def save(self, analysis, path: Path) -> None:
+        analysis.save(path)
+
+    def load(self, path: Path) -> Any:
+        return self._analysis_cls.load(path)
+
+
+def _engine_id(analysis_version: int) -> str:
+    """Package version, analysis format and a hash of the shipped weights: a change to any of them
+    must not reuse analyses made before it."""
+    from importlib import metadata
+
+    import deflicker_engine
+
+    try:
+        version = metadata.version("deflicker")
+    except metadata.PackageNotFoundError:
+        version = "dev"
+    h = hashlib.blake2b(digest_size=12)
+    for path in sorted((Path(deflicker_engine.__file__).parent / "weights").glob("*.pt")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return f"deflicker-{version}/analysis-{analysis_version}/weights-{h.hexdigest()}"

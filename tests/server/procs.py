@@ -1,0 +1,144 @@
+"""Real server processes for tests: random free loopback ports, bounded waits, always cleaned up.
+
+ENGINE picks the engine the server subprocesses run: the real deflicker engine by default
+("real"), the numpy fake (DEFLICKER_TEST_ENGINE=fake), or any "module:factory" on PYTHONPATH.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import cv2
+import numpy as np
+import pytest
+
+from bridge import Connection
+from bridge.launcher import answers
+
+REPO = Path(__file__).resolve().parents[2]
+FAKE_ENGINE = "tests.server.server_fakes:FakeEngine"
+ENGINE = os.environ.get("DEFLICKER_TEST_ENGINE", "real")
+# Cheap analysis for tiny clips: few atlas steps at the smallest working size
+CHEAP = {"atlas_steps": 8, "working_size": 128}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def engine_spec(kind: Optional[str] = None) -> Optional[str]:
+    """None for the real engine, the fake's spec for "fake", or any other "module:factory" as given."""
+    kind = kind or ENGINE
+    if kind == "real":
+        return None
+    return FAKE_ENGINE if kind == "fake" else kind
+
+
+class ServerProcess:
+    """`python -m server` on 127.0.0.1:<free port> with its cache and roots under a tmp folder."""
+
+    def __init__(self, tmp: Path, engine: Optional[str] = "default", cache: Optional[Path] = None,
+                 roots: Sequence[Path] = (), extra: Sequence[str] = (), env: Optional[Dict[str, str]] = None,
+                 client_timeout: float = 3.0, curve=None, port: Optional[int] = None) -> None:
+        self.tmp = Path(tmp)
+        self.port = port or free_port()
+        self.address = f"tcp://127.0.0.1:{self.port}"
+        self.cache = Path(cache or self.tmp / "cache")
+        self.engine = engine_spec() if engine == "default" else engine
+        self.roots = list(roots) or [self.tmp]
+        self.extra = list(extra)
+        path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+        self.env = {**os.environ, "PYTHONPATH": path, **(env or {})}
+        self.client_timeout = client_timeout
+        self.curve = curve
+        self.process: Optional[subprocess.Popen] = None
+        self.log = self.tmp / f"server-{self.port}.stderr"
+
+    def argv(self) -> List[str]:
+        argv = [sys.executable, "-m", "server", "--bind", self.address, "--cache-dir", str(self.cache),
+                "--device", "cpu", "--client-timeout", str(self.client_timeout)]
+        for root in self.roots:
+            argv += ["--root", str(root)]
+        if self.engine:
+            argv += ["--engine", self.engine]
+        return argv + self.extra
+
+    def start(self, timeout: float = 90.0) -> "ServerProcess":
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(self.argv(), cwd=REPO, env=self.env, stdin=subprocess.DEVNULL,
+                                            stdout=log, stderr=log)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                text = self.stderr()
+                if "WeightsError" in text or "network weights" in text:
+                    pytest.skip(f"the real engine cannot load its weights: {text.strip().splitlines()[-1]}")
+                raise AssertionError(f"server exited with {self.process.returncode}:\n{text}")
+            if answers(self.address, 1.0, curve=self.curve):
+                return self
+            time.sleep(0.1)
+        self.kill()
+        raise AssertionError(f"server did not answer within {timeout} s:\n{self.stderr()}")
+
+    def stderr(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def connect(self, **options) -> Connection:
+        options.setdefault("timeout", 10.0)
+        options.setdefault("curve", self.curve)
+        conn = Connection(self.address, **options)
+        conn.connect()
+        return conn
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: the server gets no chance to clean up (what a crash looks like)."""
+        if self.alive():
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if not self.alive():
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+@pytest.fixture
+def server_factory(tmp_path):
+    """Make servers that are killed at the end of the test, whatever happens."""
+    made: List[ServerProcess] = []
+
+    def make(**options) -> ServerProcess:
+        server = ServerProcess(options.pop("tmp", tmp_path), **options)
+        made.append(server)
+        return server
+
+    yield make
+    for server in made:
+        server.stop()
+
+
+def write_png_sequence(folder: Path, frames: np.ndarray, stem: str = "f") -> Path:
+    """Frames in [0, 1] as 8-bit PNGs `stem_0000.png`...; returns the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, frame in enumerate(frames):
+        cv2.imwrite(str(folder / f"{stem}_{i:04d}.png"),
+                    cv2.cvtColor((np.clip(frame, 0, 1) * 255).round().astype(np.uint8), cv2.COLOR_RGB2BGR))
+    return folder
