@@ -1,0 +1,128 @@
+"""The real pipeline, shipped weights included, on tiny generated clips."""
+import threading
+
+import cv2
+import numpy as np
+import pytest
+
+from deflicker_engine import AnalysisParams, Cancelled, ClipAnalysis, Deflicker, InputError, RenderParams
+from deflicker_engine.analysis.flow import shot_flows, warp
+from deflicker_engine.io import open_source
+from tests.conftest import flicker, textured_scene
+
+FAST = AnalysisParams(atlas_steps=30, working_size=128)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return Deflicker(device="cpu")
+
+
+def _write_png_folder(folder, frames, bits=8):
+    folder.mkdir()
+    scale = 255 if bits == 8 else 65535
+    dtype = np.uint8 if bits == 8 else np.uint16
+    for i, f in enumerate(frames):
+        cv2.imwrite(str(folder / f"f_{i:04d}.png"), cv2.cvtColor((f * scale).round().astype(dtype), cv2.COLOR_RGB2BGR))
+    return folder
+
+
+def _read_folder(folder):
+    with open_source(str(folder)) as src:
+        return src.info, [f for f in src.frames()]
+
+
+def _temporal_error(frames, clean):
+    _, bwd, _, mask_b = shot_flows(clean)
+    return float(np.mean([np.mean(mask_b[t - 1][..., None] * np.abs(frames[t] - warp(frames[t - 1], bwd[t - 1])))
+                          for t in range(1, len(frames))]))
+
+
+def test_flicker_is_measurably_reduced_and_format_is_kept(engine, tmp_path):
+    clean = textured_scene(16, 72, 96, seed=5, pan=1.0)
+    noisy = flicker(clean, amount=0.25)
+    src = _write_png_folder(tmp_path / "in", noisy, bits=16)
+    engine.process(str(src), str(tmp_path / "out"), FAST)
+    info, out = _read_folder(tmp_path / "out")
+    assert info.count == 16 and (info.height, info.width) == (72, 96) and info.dtype == "uint16"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(p.name for p in src.iterdir())
+    result = np.stack([f.astype(np.float32) / 65535 for f in out])
+    assert _temporal_error(result, clean) < 0.6 * _temporal_error(noisy, clean)
+
+
+def test_strength_zero_returns_the_input_and_render_is_random_access(engine, tmp_path):
+    noisy = flicker(textured_scene(10, 48, 64, seed=6))
+    src = _write_png_folder(tmp_path / "in", noisy)
+    with open_source(str(src)) as source:
+        analysis = engine.analyse(source, FAST)
+        untouched = [f for _, f in engine.render(source, analysis, RenderParams(strength=0.0))]
+        assert all(np.abs(u.astype(int) - n.astype(int)).max() <= 1 for u, n in zip(untouched, source.frames()))
+        whole = dict(engine.render(source, analysis))
+        part = dict(engine.render(source, analysis, start=7, stop=9))
+        assert list(part) == [7, 8] and all(np.array_equal(part[i], whole[i]) for i in part)
+
+
+def test_analysis_round_trips_through_a_file(engine, tmp_path):
+    src = _write_png_folder(tmp_path / "in", flicker(textured_scene(6, 32, 48)))
+    with open_source(str(src)) as source:
+        analysis = engine.analyse(source, FAST)
+    analysis.save(tmp_path / "a.npz")
+    again = ClipAnalysis.load(tmp_path / "a.npz")
+    assert again.shots == analysis.shots and np.array_equal(again.targets, analysis.targets)
+    (tmp_path / "bad.npz").write_bytes(b"not an analysis")
+    with pytest.raises(InputError):
+        ClipAnalysis.load(tmp_path / "bad.npz")
+
+
+def test_cancel_stops_between_frames_and_writes_nothing(engine, tmp_path):
+    src = _write_png_folder(tmp_path / "in", flicker(textured_scene(8, 32, 48)))
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(Cancelled):
+        engine.process(str(src), str(tmp_path / "out"), FAST, cancel=stop)
+    assert not (tmp_path / "out").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
+def test_iterator_in_iterator_out(engine):
+    frames = (f for f in (flicker(textured_scene(6, 32, 48)) * 255).astype(np.uint8))
+    out = list(engine.deflicker_frames(frames, FAST))
+    assert len(out) == 6 and out[0].dtype == np.uint8 and out[0].shape == (32, 48, 3)
+
+
+def _write(path, frames, info):
+    from deflicker_engine.io import open_sink
+
+    with open_sink(str(path), info) as sink:
+        for f in frames:
+            sink.write(f)
+
+
+def test_exr_half_with_alpha_keeps_alpha_highlights_and_type(engine, tmp_path):
+    from deflicker_engine.io import ClipInfo
+
+    clean = textured_scene(8, 40, 56, seed=7)
+    linear = (flicker(clean) ** 2.2) * 3.0                       # scene-linear, highlights above 1.0
+    alpha = np.linspace(0, 1, 40 * 56, dtype=np.float32).reshape(40, 56, 1)
+    frames = [np.concatenate([f, alpha], -1).astype(np.float16) for f in linear]
+    info = ClipInfo("sequence", 8, 56, 40, 4, "float16", encoding="linear",
+                    names=tuple(f"plate.{i + 1001:04d}.exr" for i in range(8)))
+    (tmp_path / "in").mkdir()
+    _write(tmp_path / "in" / "plate.%04d.exr", frames, info)
+    engine.process(str(tmp_path / "in" / "plate.%04d.exr"), str(tmp_path / "out"), FAST)
+    out_info, out = _read_folder(tmp_path / "out")
+    assert out_info.dtype == "float16" and out_info.channels == 4 and out_info.encoding == "linear"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == list(info.names)
+    assert all(np.array_equal(o[..., 3], f[..., 3]) for o, f in zip(out, frames))
+    assert max(float(o[..., :3].max()) for o in out) > 1.5
+
+
+def test_video_keeps_rate_count_and_size(engine, tmp_path):
+    from deflicker_engine.io import ClipInfo
+
+    frames = (flicker(textured_scene(12, 48, 64, seed=8)) * 255).round().astype(np.uint8)
+    info = ClipInfo("video", 12, 64, 48, 3, "uint8", fps=24000 / 1001, rate="24000/1001")
+    _write(tmp_path / "in.mp4", frames, info)
+    engine.process(str(tmp_path / "in.mp4"), str(tmp_path / "out.mov"), FAST)
+    with open_source(str(tmp_path / "out.mov")) as out:
+        assert (out.info.count, out.info.width, out.info.height, out.info.rate) == (12, 64, 48, "24000/1001")
