@@ -11,7 +11,7 @@ import argparse
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..errors import InputError
 from ..filtering.filter_net import FilterConfig, NeuralFilter
 from ..filtering.weights import FILTER_WEIGHTS, save_checkpoint
+from .script import add_config_arguments, run_training, script_main
 from . import data as D
 
 
@@ -124,32 +124,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser, TrainFilterConfig)
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, cls) -> None:
-    for f in fields(cls):
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default,
-                            help=f"default: {f.default}")
-
-
-def config_from_args(args: argparse.Namespace, cls):
-    return cls(**{f.name: getattr(args, f.name) for f in fields(cls)})
-
-
 def run(args: argparse.Namespace) -> int:
-    cfg = config_from_args(args, TrainFilterConfig)
-    meta = train(cfg)
-    print(f"wrote {cfg.out} ({meta.get('validation', {})})")
-    return 0
+    return run_training(args, TrainFilterConfig, train)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deflicker_engine.training.train_filter",
-                                     description="Train the neural filter on still photographs.")
-    add_arguments(parser)
-    try:
-        return run(parser.parse_args(argv))
-    except InputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    return script_main(argv, "python -m deflicker_engine.training.train_filter",
+                       "Train the neural filter on still photographs.", TrainFilterConfig, train)
 
 
 if __name__ == "__main__":

@@ -24,12 +24,12 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..errors import InputError
 from ..filtering.refiner_net import LocalRefiner, RefinerConfig, first_frame_inputs
 from ..filtering.weights import REFINER_WEIGHTS, save_checkpoint
 from . import data as D
 from . import distortions as X
-from .train_filter import add_config_arguments, config_from_args, psnr
+from .script import add_config_arguments, run_training, script_main
+from .train_filter import psnr
 
 
 @dataclass
@@ -201,21 +201,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = config_from_args(args, TrainRefinerConfig)
-    meta = train(cfg)
-    print(f"wrote {cfg.out} ({meta.get('validation', {})})")
-    return 0
+    return run_training(args, TrainRefinerConfig, train)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deflicker_engine.training.train_refiner",
-                                     description="Train the local refiner on synthetic flickering clips.")
-    add_arguments(parser)
-    try:
-        return run(parser.parse_args(argv))
-    except InputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    return script_main(argv, "python -m deflicker_engine.training.train_refiner",
+                       "Train the local refiner on synthetic flickering clips.", TrainRefinerConfig, train)
 
 
 if __name__ == "__main__":
