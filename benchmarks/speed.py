@@ -6,7 +6,7 @@
 
 Each case runs the real command line (`python -m deflicker_engine.cli run IN -o OUT`) in a child process:
 wall time is the whole command (interpreter start, network loading, decode, analysis, render, encode);
-peak memory is the child's ru_maxrss (os.wait4); per-stage seconds come from the engine's own
+peak memory is the child's ru_maxrss, taken by a small launcher process (see PEAK_LAUNCHER); per-stage seconds come from the engine's own
 `analysis.stage_seconds`, read back through `--save-analysis`. Input clips are H.264 mp4s made once into
 --out/clips: the real bmx-trees clip when ../shared/data is present, otherwise generated scenes
 (examples/make_example.py) with synthetic flicker. Writes the `speed` section of docs/benchmarks.md.
@@ -70,6 +70,16 @@ def make_clip(case: Case, folder: Path) -> Path:
     return path
 
 
+# Linux carries a parent's peak RSS into a forked child's ru_maxrss, even across exec: measured straight
+# from this (large) process, `deflicker run` would be charged for the clips this script holds. A tiny
+# launcher in between forks the real child from a few MB, and reports that child's own peak (KiB).
+PEAK_LAUNCHER = (
+    "import resource, subprocess, sys; code = subprocess.call(sys.argv[2:]); "
+    "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); "
+    "sys.exit(code)"
+)
+
+
 def run_case(case: Case, clip: Path, out_dir: Path, device: str, extra: List[str]) -> Dict:
     """Run `deflicker run` on clip in a child process; wall time, peak RSS, stage seconds."""
     output = out_dir / f"out_{clip.name}"
@@ -79,12 +89,16 @@ def run_case(case: Case, clip: Path, out_dir: Path, device: str, extra: List[str
     command = [sys.executable, "-m", "deflicker_engine.cli", "run", str(clip), "-o", str(output), "-q",
                "--device", device, "--save-analysis", str(analysis), *extra]
     log_path = out_dir / f"log_{clip.stem}.txt"
+    peak_path = out_dir / f"peak_{clip.stem}.txt"
     with open(log_path, "wb") as log_file:  # a file, not a pipe: a chatty child can never block on it
         started = time.perf_counter()
-        child = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, cwd=ROOT)
-        _, status, usage = os.wait4(child.pid, 0)  # wait4, not wait: it returns this child's own rusage
+        child = subprocess.Popen([sys.executable, "-c", PEAK_LAUNCHER, str(peak_path), *command],
+                                 stdout=log_file, stderr=subprocess.STDOUT, cwd=ROOT)
+        _, status, _ = os.wait4(child.pid, 0)
         wall = time.perf_counter() - started
     child.returncode = os.waitstatus_to_exitcode(status)
+    peak_mb = int(peak_path.read_text()) / 1024.0 if peak_path.exists() else float("nan")
+    peak_path.unlink(missing_ok=True)
     if child.returncode != 0:
         tail = log_path.read_text(errors="replace").strip()[-2000:]
         raise SystemExit(f"{case.name}: deflicker run failed ({child.returncode}):\n{tail}")
@@ -95,7 +109,7 @@ def run_case(case: Case, clip: Path, out_dir: Path, device: str, extra: List[str
     output.unlink(missing_ok=True)
     stages["other"] = max(0.0, wall - sum(stages.values()))  # start-up, imports, network loading, saving
     return dict(case=case.name, frames=case.frames, width=case.width, height=case.height, wall=wall,
-                fps=case.frames / wall, peak_rss_mb=usage.ru_maxrss / 1024.0, stages=stages)
+                fps=case.frames / wall, peak_rss_mb=peak_mb, stages=stages)
 
 
 def tables(rows: List[Dict]):
