@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from ..progress import CancelToken, ProgressFn, check_cancel, no_progress
+from .flow import pixel_grid
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,7 @@ class AtlasConfig:
 # --- homographies -------------------------------------------------------------------------------------
 
 def _grid(h: int, w: int) -> np.ndarray:
-    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return np.stack([xs, ys], -1)
+    return np.stack(pixel_grid(h, w), -1)
 
 
 def pair_homography(flow: np.ndarray, mask: np.ndarray, samples: int = 3000, seed: int = 0) -> np.ndarray:

@@ -36,10 +36,14 @@ def compute_flow(a: np.ndarray, b: np.ndarray, engine=None) -> np.ndarray:
     return engine.calc(a, b, None)
 
 
+def pixel_grid(height: int, width: int) -> tuple:
+    """(x, y) coordinate arrays of every pixel centre, float32: the identity mapping."""
+    return np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+
+
 def warp(image: np.ndarray, flow: np.ndarray, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
     """Sample `image` at x + flow(x): brings b into a's frame when flow is a->b."""
-    h, w = flow.shape[:2]
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    gx, gy = pixel_grid(*flow.shape[:2])
     return cv2.remap(image, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=border)
 
 
@@ -54,7 +58,7 @@ def consistency_mask(fwd: np.ndarray, bwd: np.ndarray, alpha: float = 0.01, beta
     diff = fwd + bwd_at
     lhs = (diff ** 2).sum(-1)
     rhs = alpha * ((fwd ** 2).sum(-1) + (bwd_at ** 2).sum(-1)) + beta
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    gx, gy = pixel_grid(h, w)
     tx, ty = gx + fwd[..., 0], gy + fwd[..., 1]
     inside = (tx >= 0) & (tx <= w - 1) & (ty >= 0) & (ty <= h - 1)
     return ((lhs < rhs) & inside).astype(np.float32)

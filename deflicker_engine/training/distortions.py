@@ -16,6 +16,8 @@ from typing import Optional
 import cv2
 import numpy as np
 
+from ..analysis.flow import pixel_grid
+
 
 def smooth_field(rng: np.random.Generator, h: int, w: int, scale: float, channels: int = 1) -> np.ndarray:
     """Zero-mean, unit-variance random field, smooth over about `scale` pixels; H x W x channels float32."""
@@ -67,15 +69,11 @@ def appearance_distortion(image: np.ndarray, rng: np.random.Generator, identity_
 
 # ------------------------------------------------------------------------------------------ structure
 
-def _identity_grid(h: int, w: int):
-    return np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-
-
 def local_warp(image: np.ndarray, rng: np.random.Generator, amplitude: float, scale: float) -> np.ndarray:
     """Displace content by a smooth random field (the atlas's mapping is never exact)."""
     h, w = image.shape[:2]
     d = smooth_field(rng, h, w, scale, 2) * amplitude
-    gx, gy = _identity_grid(h, w)
+    gx, gy = pixel_grid(h, w)
     return cv2.remap(image, gx + d[..., 0], gy + d[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 
