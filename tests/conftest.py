@@ -34,6 +34,16 @@ def flicker(frames: np.ndarray, seed: int = 1, amount: float = 0.25) -> np.ndarr
     return np.clip(frames * gains, 0, 1)
 
 
+def temporal_error(frames: np.ndarray, clean: np.ndarray) -> float:
+    """Mean |O_t - warp(O_{t-1})| with flow and occlusion from the clean clip, as the paper's E_warp does."""
+    from deflicker_engine.analysis.flow import shot_flows, warp
+
+    _, bwd, _, mask_b = shot_flows(np.asarray(clean, np.float32))
+    errors = [np.mean(mask_b[t - 1][..., None] * np.abs(frames[t] - warp(frames[t - 1], bwd[t - 1])))
+              for t in range(1, len(frames))]
+    return float(np.mean(errors))
+
+
 @pytest.fixture
 def scene():
     return textured_scene

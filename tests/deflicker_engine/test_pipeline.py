@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 from deflicker_engine import AnalysisParams, Cancelled, ClipAnalysis, Deflicker, InputError, RenderParams
-from deflicker_engine.analysis.flow import shot_flows, warp
 from deflicker_engine.io import open_source
-from tests.conftest import flicker, textured_scene
+from tests.conftest import flicker, temporal_error, textured_scene
 
 FAST = AnalysisParams(atlas_steps=30, working_size=128)
 
@@ -32,12 +31,6 @@ def _read_folder(folder):
         return src.info, [f for f in src.frames()]
 
 
-def _temporal_error(frames, clean):
-    _, bwd, _, mask_b = shot_flows(clean)
-    return float(np.mean([np.mean(mask_b[t - 1][..., None] * np.abs(frames[t] - warp(frames[t - 1], bwd[t - 1])))
-                          for t in range(1, len(frames))]))
-
-
 def test_flicker_is_measurably_reduced_and_format_is_kept(engine, tmp_path):
     clean = textured_scene(16, 72, 96, seed=5, pan=1.0)
     noisy = flicker(clean, amount=0.25)
@@ -47,7 +40,7 @@ def test_flicker_is_measurably_reduced_and_format_is_kept(engine, tmp_path):
     assert info.count == 16 and (info.height, info.width) == (72, 96) and info.dtype == "uint16"
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(p.name for p in src.iterdir())
     result = np.stack([f.astype(np.float32) / 65535 for f in out])
-    assert _temporal_error(result, clean) < 0.6 * _temporal_error(noisy, clean)
+    assert temporal_error(result, clean) < 0.6 * temporal_error(noisy, clean)
 
 
 def test_strength_zero_returns_the_input_and_render_is_random_access(engine, tmp_path):

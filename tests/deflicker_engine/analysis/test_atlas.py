@@ -1,16 +1,8 @@
 import numpy as np
 
 from deflicker_engine.analysis.atlas import AtlasConfig, chain_homographies, fit_atlas, pair_homography
-from deflicker_engine.analysis.flow import shot_flows, warp
-from tests.conftest import flicker, textured_scene
-
-
-def _temporal_error(frames: np.ndarray, clean: np.ndarray) -> float:
-    """Mean |O_t - warp(O_{t-1})| with flow from the clean clip, as the paper's E_warp does."""
-    fwd, bwd, _, mask_b = shot_flows(clean)
-    errors = [np.mean(mask_b[t - 1][..., None] * np.abs(frames[t] - warp(frames[t - 1], bwd[t - 1])))
-              for t in range(1, len(frames))]
-    return float(np.mean(errors))
+from deflicker_engine.analysis.flow import shot_flows
+from tests.conftest import flicker, temporal_error, textured_scene
 
 
 def test_pair_homography_recovers_a_translation():
@@ -34,7 +26,7 @@ def test_atlas_frames_are_consistent_and_keep_the_scene():
     atlas = fit_atlas(noisy, *flows, AtlasConfig(steps=40), seed=0)
     rendered = atlas.render()
     assert rendered.shape == clean.shape
-    assert _temporal_error(rendered, clean) < 0.5 * _temporal_error(noisy, clean)
+    assert temporal_error(rendered, clean) < 0.5 * temporal_error(noisy, clean)
     # appearance follows the clip's average, structure follows the scene
     assert np.abs(rendered - clean).mean() < np.abs(noisy - clean).mean()
 
