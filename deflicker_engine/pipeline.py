@@ -25,13 +25,13 @@ from .analysis.windows import blend_weights, shot_windows
 from .config import AnalysisParams, RenderParams, as_dict, validate
 from .device import resolve_device
 from .errors import InputError
-from .io import FrameSource, check_output_path, from_working, open_sink, open_source, spool_frames, to_working
+from .io import (DEFAULT_RATE, FrameSource, check_output_path, from_working, open_sink, open_source, spool_frames,
+                 to_working)
 from .progress import CancelToken, ProgressFn, check_cancel, no_progress
 from .transfer import apply_correction, downscale, fit_correction, working_shape
 
 ATLAS_SCALE = 0.5        # the atlas is fitted at half the working resolution: appearance is low-frequency
 NETWORK_BATCH = 4
-DEFAULT_FPS = 24.0       # image sequences carry no rate; film and most VFX plates run at 24
 
 
 @dataclass
@@ -130,11 +130,11 @@ class Deflicker:
                 raise InputError(f"{info.path}: expected {info.count} frames, could read only {i + 1}")
 
         with _timed(seconds, "shots"):
-            shots = detect_shots([f.astype(np.float32) for f in frames], params.cut_threshold)
+            shots = detect_shots(frames, params.cut_threshold)
 
         targets = np.empty_like(frames)
         done = {"flow": 0, "atlas": 0, "filter": 0, "refine": 0}
-        slow_sigma = params.slow_changes * (info.fps or DEFAULT_FPS)  # seconds -> frames
+        slow_sigma = params.slow_changes * (info.fps or float(DEFAULT_RATE))  # seconds -> frames
         atlas_steps = params.atlas_steps * sum(len(shot_windows(a, b, params.window, params.overlap)) for a, b in shots)
         for start, stop in shots:
             shot = frames[start:stop].astype(np.float32)

@@ -20,7 +20,8 @@ PROBE_WIDTH = 128
 def _probe(frame: np.ndarray) -> np.ndarray:
     h, w = frame.shape[:2]
     size = (PROBE_WIDTH, max(8, round(h * PROBE_WIDTH / w)))
-    return normalised_gray(cv2.resize(frame, size, interpolation=cv2.INTER_AREA), sigma=3.0)
+    small = cv2.resize(frame.astype(np.float32, copy=False), size, interpolation=cv2.INTER_AREA)
+    return normalised_gray(small, sigma=3.0)
 
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:
@@ -61,7 +62,7 @@ def split_shots(scores: np.ndarray, sensitivity: float = 0.5, min_length: int = 
 
 
 def detect_shots(frames: Sequence[np.ndarray], sensitivity: float = 0.5) -> List[Tuple[int, int]]:
-    """Shots of a clip given as float RGB frames (any resolution; probed at 128 px wide)."""
+    """Shots of a clip given as float RGB frames (float16 or float32, any resolution; probed at 128 px wide)."""
     if sensitivity >= 1.0:
         return [(0, len(frames))] if len(frames) else []
     return split_shots(cut_scores(frames), sensitivity)

@@ -4,11 +4,12 @@ See docs/architecture.md, "Frames", for the contract.
 """
 from .base import FrameSource
 from .colour import from_working, to_working
+from .encoder import DEFAULT_RATE
 from .guard import check_output_path
 from .info import ClipInfo
 from .sinks import FrameSink, open_sink
 from .source import open_source
 from .spool import spool_frames
 
-__all__ = ["ClipInfo", "FrameSink", "FrameSource", "check_output_path", "from_working", "open_sink",
+__all__ = ["DEFAULT_RATE", "ClipInfo", "FrameSink", "FrameSource", "check_output_path", "from_working", "open_sink",
            "open_source", "spool_frames", "to_working"]
