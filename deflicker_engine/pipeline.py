@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from .analysis.windows import blend_weights, shot_windows
 from .config import AnalysisParams, RenderParams, as_dict, validate
 from .device import resolve_device
 from .errors import InputError
-from .io import (DEFAULT_RATE, FrameSource, check_output_path, from_working, open_sink, open_source, spool_frames,
+from .io import (DEFAULT_RATE, FrameSource, atomic_file, check_output_path, from_working, open_sink, open_source, spool_frames,
                  to_working)
 from .progress import CancelToken, ProgressFn, check_cancel, no_progress
 from .transfer import apply_correction, downscale, fit_correction, working_shape
@@ -57,14 +56,8 @@ class ClipAnalysis:
         path = Path(path)
         meta = {"version": self.VERSION, "count": self.count, "height": self.height, "width": self.width,
                 "shots": self.shots, "params": self.params, "stage_seconds": self.stage_seconds}
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, targets=self.targets, meta=np.array(json.dumps(meta)))
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_file(path) as handle:
+            np.savez(handle, targets=self.targets, meta=np.array(json.dumps(meta)))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "ClipAnalysis":

@@ -10,14 +10,13 @@ from __future__ import annotations
 import collections
 import json
 import logging
-import os
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 from deflicker_engine.errors import DeflickerError
+from deflicker_engine.io import atomic_file
 
 log = logging.getLogger("deflicker.server")
 
@@ -130,14 +129,8 @@ class AnalysisCache:
         return self.folder / f"{key}.json"
 
     def _write_meta(self, key: str, meta: Dict[str, Any]) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.json.", suffix=".partial", dir=self.folder)
-        try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(meta, handle, indent=1, default=str)
-            os.replace(tmp, self._json(key))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_file(self._json(key), "w") as handle:
+            json.dump(meta, handle, indent=1, default=str)
 
     def _read_meta(self, key: str) -> Dict[str, Any]:
         try:

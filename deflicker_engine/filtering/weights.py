@@ -8,8 +8,6 @@ stored as float16 (half the size) and loaded into float32 networks. Nothing is e
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
@@ -19,6 +17,7 @@ import torch.nn as nn
 
 from ..device import resolve_device
 from ..errors import WeightsError
+from ..io.staging import atomic_file
 from .filter_net import FilterConfig, NeuralFilter
 from .refiner_net import LocalRefiner, RefinerConfig
 
@@ -48,16 +47,9 @@ def save_checkpoint(path: Union[str, Path], model: nn.Module, config: Any, meta:
                   "meta": dict(plain_meta, dtype="float16" if half else "float32")}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(checkpoint, handle)
-        os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; shipped weights must be readable by all
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    # temporaries are owner-only; shipped weights must be readable by all
+    with atomic_file(path, "wb", permissions=0o644) as handle:
+        torch.save(checkpoint, handle)
     return path
 
 

@@ -10,6 +10,7 @@ from .info import ClipInfo
 from .sinks import FrameSink, open_sink
 from .source import open_source
 from .spool import spool_frames
+from .staging import atomic_file
 
-__all__ = ["DEFAULT_RATE", "ClipInfo", "FrameSink", "FrameSource", "check_output_path", "from_working", "open_sink",
+__all__ = ["DEFAULT_RATE", "ClipInfo", "FrameSink", "FrameSource", "atomic_file", "check_output_path", "from_working", "open_sink",
            "open_source", "spool_frames", "to_working"]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import List
+from typing import IO, Iterator, List, Optional, Union
 
 from ..errors import OutputError
 
@@ -17,6 +19,24 @@ def _hidden_sibling(target: Path, tag: str) -> Path:
 
 def _fail(action: str, path: Path, error: OSError) -> OutputError:
     return OutputError(f"cannot {action} {path}: {error.strerror or error}")
+
+
+@contextmanager
+def atomic_file(target: Union[str, os.PathLike], mode: str = "wb",
+                permissions: Optional[int] = None) -> Iterator[IO]:
+    """Write one file through a hidden `.partial` temporary beside `target`, renamed over it only if the
+    block completes; on any failure the temporary is removed and `target` is untouched."""
+    target = Path(target)
+    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    try:
+        with os.fdopen(fd, mode) as handle:
+            yield handle
+        if permissions is not None:
+            os.chmod(temp, permissions)
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
 
 
 class StagedFile:

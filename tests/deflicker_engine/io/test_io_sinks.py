@@ -243,3 +243,19 @@ def test_mkv_round_trips_exact_rates(tmp_path, rate):
     write_all(tmp_path / "r.mkv", clip_info(frames, rate=rate), frames)
     with open_source(tmp_path / "r.mkv") as src:
         assert src.info.rate == rate
+
+
+def test_atomic_file_replaces_only_on_success(tmp_path):
+    from deflicker_engine.io import atomic_file
+
+    target = tmp_path / "analysis.npz"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        with atomic_file(target) as handle:
+            handle.write(b"half")
+            raise RuntimeError("crash mid-write")
+    assert target.read_bytes() == b"old" and sorted(os.listdir(tmp_path)) == ["analysis.npz"]
+    with atomic_file(target, "w", permissions=0o644) as handle:
+        handle.write("new")
+    assert target.read_text() == "new" and (target.stat().st_mode & 0o777) == 0o644
+    assert sorted(os.listdir(tmp_path)) == ["analysis.npz"]
