@@ -4,7 +4,7 @@ One DEALER socket carries any number of requests in flight; every reply carries 
 so replies of different requests are sorted into their own queues here. A separate heartbeat
 thread (bridge.heartbeat) tells whether the server is alive; a request that the server stops
 answering fails with ConnectionLost, and the socket is closed and reopened (Lazy Pirate), with
-idempotent requests retried. Not thread-safe: use one Connection per thread.
+idempotent requests retried. Not thread-safe: use one Connection per thread (interrupt() excepted).
 """
 import collections
 import itertools
@@ -53,7 +53,7 @@ def _as_bytes(key):
 class Pending(object):
     """A request in flight: its id, and the messages that arrived for it and are not yet read."""
 
-    __slots__ = ("rid", "op", "instance", "messages", "done", "lost", "cancelled")
+    __slots__ = ("rid", "op", "instance", "messages", "done", "lost", "cancelled", "interrupted")
 
     def __init__(self, rid, op, instance):
         self.rid = rid
@@ -63,6 +63,7 @@ class Pending(object):
         self.done = False
         self.lost = None
         self.cancelled = False
+        self.interrupted = False
 
 
 class Connection(object):
@@ -242,6 +243,11 @@ class Connection(object):
         except BridgeError:
             return False
 
+    def interrupt(self, pending):
+        """The one call another thread may make: the thread waiting on `pending` raises Cancelled
+        within a poll slice and should then call cancel() itself to tell the server."""
+        pending.interrupted = True
+
     def credit(self, pending, frames=1):
         """Let the server send `frames` more frames of a streamed render (flow control)."""
         if pending.done or pending.lost or self._sock is None:
@@ -288,6 +294,8 @@ class Connection(object):
 
     def _next(self, pending, deadline):
         while not pending.messages:
+            if pending.interrupted and not pending.cancelled:
+                raise Cancelled("request {} ({}) was interrupted".format(pending.rid, pending.op), "cancelled")
             if pending.cancelled:
                 raise Cancelled("request {} ({}) was cancelled by this client".format(pending.rid, pending.op),
                                 "cancelled")

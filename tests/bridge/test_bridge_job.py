@@ -1,0 +1,122 @@
+"""The host-side job layer: handle ranges, progress, cancel and failures through a real server process."""
+import time
+
+import pytest
+
+import bridge
+from bridge.job import CANCELLED, DONE, FAILED, Job, overall_fraction, with_handles
+from deflicker_engine.io import open_source
+from tests.conftest import flicker, textured_scene
+from tests.server.procs import CHEAP, ServerProcess, write_png_sequence
+
+
+# ----------------------------------------------------------------- ranges (pure)
+def test_handles_are_clipped_to_the_media():
+    r = with_handles(1010, 1020, 8, 1001, 1024)
+    assert (r.head, r.tail, r.start, r.end, r.count) == (8, 4, 1002, 1024, 23)
+    r = with_handles(1001, 1001, 5, 1001, 1001)
+    assert (r.start, r.end, r.count) == (1001, 1001, 1)
+
+
+@pytest.mark.parametrize("first,last,handles,message", [
+    (990, 1005, 4, "run outside the source, which has frames 1001-1024"),
+    (1020, 1030, 0, "run outside the source"),
+    (1010, 1005, 0, "is empty"),
+    (1010, 1012, -1, "handles must be 0 or more"),
+])
+def test_a_bad_range_is_refused_with_a_reason(first, last, handles, message):
+    with pytest.raises(bridge.RangeError, match=message):
+        with_handles(first, last, handles, 1001, 1024)
+
+
+def test_a_source_with_no_frames_is_refused():
+    with pytest.raises(bridge.RangeError, match="no frames"):
+        with_handles(0, 0, 0, 0, -1)
+
+
+def test_overall_fraction_grows_through_the_stages():
+    points = [overall_fraction(stage, done, 10) for stage in ("read", "flow", "atlas", "filter", "refine", "render")
+              for done in (0, 5, 10)]
+    assert points == sorted(points) and points[0] == 0.0 and points[-1] == pytest.approx(1.0)
+    assert overall_fraction("refine", 10, 10, analyse_only=True) == pytest.approx(1.0)
+    assert overall_fraction("something-new", 3, 10) == 0.0
+
+
+# ----------------------------------------------------------------- jobs (real server)
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("jobs")
+    srv = ServerProcess(tmp).start()
+    yield srv
+    srv.stop()
+
+
+def _connect(server):
+    return lambda: server.connect(timeout=10.0)
+
+
+def _wait(job, limit=120.0):
+    status = job.wait(limit)
+    assert status.finished, status
+    return status
+
+
+def test_a_job_renders_a_range_and_reports_progress(server):
+    source = write_png_sequence(server.tmp / "job_src", flicker(textured_scene(10, 48, 64, seed=3)))
+    output = server.tmp / "job_out" / "result.%04d.png"
+    job = Job(str(source), str(output), start=2, stop=8, params=CHEAP, connect=_connect(server)).start()
+    seen = []
+    while not job.status().finished:
+        seen.append(job.status().fraction)
+        time.sleep(0.02)
+    status = _wait(job)
+    assert status.state == DONE, status.message
+    assert status.fraction == 1.0 and status.result["frames"] == 6
+    assert seen == sorted(seen)
+    with open_source(str(output)) as src:
+        assert src.info.count == 6
+
+
+def test_a_cancelled_job_leaves_nothing(server):
+    source = write_png_sequence(server.tmp / "cancel_src", flicker(textured_scene(40, 72, 96, seed=4)))
+    output = server.tmp / "cancel_out.mp4"
+    job = Job(str(source), str(output), params=dict(CHEAP, atlas_steps=400), connect=_connect(server)).start()
+    while job.status().stage in ("", "read"):
+        time.sleep(0.02)
+    job.cancel()
+    status = _wait(job, 30)
+    assert status.state == CANCELLED and status.text() == "cancelled"
+    assert not output.exists()
+
+
+def test_a_job_cancelled_before_it_connects_never_opens(server):
+    calls = []
+    job = Job("/nowhere", "/nowhere.mp4", connect=lambda: calls.append(1) or server.connect())
+    job.cancel()
+    assert _wait(job.start()).state == CANCELLED
+
+
+def test_failures_become_a_message_not_an_exception(server):
+    status = _wait(Job(str(server.tmp / "missing"), str(server.tmp / "x.mp4"), connect=_connect(server)).start())
+    assert status.state == FAILED and "missing" in status.message
+    status = _wait(Job("/x", "/y.mp4", connect=lambda: 1 / 0).start())
+    assert status.state == FAILED and "ZeroDivisionError" in status.message
+
+
+def test_no_server_is_a_failed_job_with_a_hint(tmp_path):
+    def connect():
+        conn = bridge.Connection("tcp://127.0.0.1:9", timeout=0.5, retries=0)
+        conn.connect()
+        return conn
+    status = _wait(Job("/a", "/b.mp4", connect=connect).start(), 30)
+    assert status.state == FAILED and "no deflicker server answers" in status.message
+
+
+def test_describe_effect_remembers_the_knobs(server, tmp_path):
+    cache = tmp_path / "knobs" / "effect.json"
+    effect = bridge.describe_effect(server.address, str(cache))
+    assert "strength" in effect.names() and cache.is_file()
+    again = bridge.describe_effect("tcp://127.0.0.1:9", str(cache), start=False, timeout=0.3)
+    assert again.names() == effect.names()
+    with pytest.raises(bridge.ServerUnavailable):
+        bridge.describe_effect("tcp://127.0.0.1:9", str(tmp_path / "none.json"), start=False, timeout=0.3)
