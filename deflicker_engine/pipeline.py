@@ -24,6 +24,7 @@ from .analysis.windows import blend_weights, shot_windows
 from .config import AnalysisParams, RenderParams, as_dict, validate
 from .device import resolve_device
 from .errors import InputError
+from .filtering.anchor import anchor_to_atlas
 from .io import (DEFAULT_RATE, FrameSource, atomic_file, check_output_path, from_working, open_sink, open_source, spool_frames,
                  to_working)
 from .progress import CancelToken, ProgressFn, check_cancel, no_progress
@@ -186,7 +187,9 @@ class Deflicker:
             atlas = _to_tensor(atlas_frames[s:s + NETWORK_BATCH], self.device)
             filtered = _to_numpy(self.filter(frame, atlas))
             # the networks see [0, 1]; values beyond (EXR highlights) keep the correction of their clipped value
-            out[s:s + NETWORK_BATCH] = shot[s:s + NETWORK_BATCH] + (filtered - shot[s:s + NETWORK_BATCH].clip(0, 1))
+            corrected = shot[s:s + NETWORK_BATCH] + (filtered - shot[s:s + NETWORK_BATCH].clip(0, 1))
+            for k, frame in enumerate(corrected):
+                out[s + k] = anchor_to_atlas(frame, atlas_frames[s + k])
             done["filter"] += len(filtered)
             progress("filter", done["filter"], total)
         return out
