@@ -86,6 +86,8 @@ class JobStatus(object):
         """One line for a status bar: "atlas 40/120", "done", or the error message."""
         if self.state in (FAILED, CANCELLED) or (self.state == CONNECTING and self.message):
             return self.message or self.state
+        if self.state == DONE:
+            return DONE
         if self.stage and self.total:
             return "{} {}/{}".format(self.stage, self.done, self.total)
         return self.stage or self.state
@@ -231,7 +233,7 @@ class Job(object):
         conn.close()
 
 
-def describe_effect(address=DEFAULT_ADDRESS, cache_path=None, start=True, timeout=2.0):
+def describe_effect(address=DEFAULT_ADDRESS, cache_path=None, start=True, timeout=2.0, roots=()):
     """The effect's parameters for building knobs: from a running server (and remembered in
     `cache_path`), else from that file, else (start=True) from a server started here."""
     if answers(address, timeout):
@@ -245,7 +247,7 @@ def describe_effect(address=DEFAULT_ADDRESS, cache_path=None, start=True, timeou
     if not start:
         raise ServerUnavailable("no deflicker server answers at {}; start one with `deflicker serve`".format(
             address))
-    ensure_server(address)
+    ensure_server(address, roots=roots)
     return _described(address, cache_path)
 
 

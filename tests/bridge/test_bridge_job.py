@@ -71,7 +71,7 @@ def test_a_job_renders_a_range_and_reports_progress(server):
         time.sleep(0.02)
     status = _wait(job)
     assert status.state == DONE, status.message
-    assert status.fraction == 1.0 and status.result["frames"] == 6
+    assert status.fraction == 1.0 and status.result["frames"] == 6 and status.text() == "done"
     assert seen == sorted(seen)
     with open_source(str(output)) as src:
         assert src.info.count == 6
