@@ -1,0 +1,123 @@
+"""install/nuke/install.py against a tmp Nuke folder: install, idempotence, the installed plug-in running in
+(stand-in) Nuke, vendoring for Nuke's Python, and an uninstall that restores every byte."""
+import importlib
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.server.procs import REPO
+
+INSTALL = REPO / "install" / "nuke" / "install.py"
+USER_INIT = "# my own init.py\nimport nuke\nnuke.pluginAddPath('./gizmos')"          # no final newline
+
+
+def _run(*args):
+    done = subprocess.run([sys.executable, str(INSTALL)] + [str(a) for a in args], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _tree(root: Path):
+    return dict((str(p.relative_to(root)), p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*")))
+
+
+@pytest.fixture
+def home(tmp_path):
+    nuke_dir = tmp_path / ".nuke"
+    (nuke_dir / "gizmos").mkdir(parents=True)
+    (nuke_dir / "init.py").write_text(USER_INIT)
+    (nuke_dir / "gizmos" / "Mine.gizmo").write_text("Gizmo {}\n")
+    return nuke_dir
+
+
+def test_install_twice_then_uninstall_restores_every_byte(home):
+    before = _tree(home.parent)
+    plugin = home / "deflicker"
+
+    dry = _run("--nuke-dir", home, "--dry-run")
+    assert "would add the deflicker block to " + str(home / "init.py") in dry and _tree(home.parent) == before
+
+    first = _run("--nuke-dir", home)
+    assert "add the deflicker block to " + str(home / "init.py") in first
+    assert "add the deflicker block to " + str(home / "menu.py") in first
+    for package, source in (("deflicker_node", REPO / "nodes" / "nuke" / "deflicker_node"), ("bridge", REPO / "bridge")):
+        for py in source.glob("*.py"):
+            assert (plugin / package / py.name).read_bytes() == py.read_bytes()
+    assert not list(plugin.rglob("__pycache__"))
+    init = (home / "init.py").read_text()
+    assert init.startswith(USER_INIT + "\n# >>> deflicker") and init.endswith("# <<< deflicker <<<\n")
+    assert "nuke.pluginAddPath({!r})".format(str(plugin)) in init
+    assert (home / "menu.py").read_text().count("deflicker_node.host.add_menu()") == 1
+
+    installed = _tree(home.parent)
+    second = _run("--nuke-dir", home)
+    assert second == "nothing to change: the Deflicker node is installed in {}\n".format(plugin)
+    assert _tree(home.parent) == installed
+
+    (plugin / "deflicker_node" / "__pycache__").mkdir()                 # as Nuke's import leaves it
+    (plugin / "deflicker_node" / "__pycache__" / "host.cpython-37.pyc").write_bytes(b"pyc")
+    out = _run("--nuke-dir", home, "--uninstall")
+    assert "remove the deflicker block from " + str(home / "init.py") in out
+    assert "remove " + str(home / "menu.py") + " (it held only the deflicker block)" in out
+    assert _tree(home.parent) == before
+    assert _run("--nuke-dir", home, "--uninstall").startswith("nothing to remove")
+
+
+def test_user_files_and_lines_added_later_survive_uninstall(home):
+    _run("--nuke-dir", home)
+    menu = home / "menu.py"
+    menu.write_text(menu.read_text() + "print('my menu line')\n")
+    (home / "deflicker" / "notes.txt").write_text("mine")
+    out = _run("--nuke-dir", home, "--uninstall")
+    assert menu.read_text() == "print('my menu line')\n"
+    assert (home / "init.py").read_text() == USER_INIT
+    assert (home / "deflicker" / "notes.txt").read_text() == "mine"
+    assert "kept {}".format(home / "deflicker") in out
+
+
+def test_nuke_python_gets_pyzmq_and_msgpack_in_the_vendor_folder(home, tmp_path):
+    log = tmp_path / "pip-args.txt"
+    fake = tmp_path / "nuke-python"
+    fake.write_text("#!{}\nimport os, sys\nopen({!r}, 'w').write(' '.join(sys.argv[1:]))\n"
+                    "target = sys.argv[sys.argv.index('--target') + 1]\n"
+                    "for package in ('zmq', 'msgpack'):\n"
+                    "    os.makedirs(os.path.join(target, package))\n"
+                    "    open(os.path.join(target, package, '__init__.py'), 'w').close()\n".format(sys.executable,
+                                                                                              str(log)))
+    fake.chmod(0o755)
+    before = _tree(home.parent)
+    _run("--nuke-dir", home, "--nuke-python", fake)
+    vendor = home / "deflicker" / "vendor"
+    assert log.read_text() == "-m pip install --target {} pyzmq msgpack".format(vendor)
+    assert (vendor / "zmq" / "__init__.py").is_file() and (vendor / "msgpack" / "__init__.py").is_file()
+    assert "sys.path.insert(0, {!r})".format(str(vendor)) in (home / "init.py").read_text()
+    log.unlink()
+    assert _run("--nuke-dir", home, "--nuke-python", fake).startswith("nothing to change") and not log.exists()
+    _run("--nuke-dir", home, "--uninstall")
+    assert _tree(home.parent) == dict((k, v) for k, v in before.items())
+
+
+def test_the_installed_plugin_loads_in_nuke_and_its_menu_creates_the_node(home, nuke, server, monkeypatch):
+    _run("--nuke-dir", home)
+    monkeypatch.setenv("DEFLICKER_ADDRESS", server.address)
+    nuke.standin_run_startup_file(str(home / "init.py"))
+    nuke.standin_run_startup_file(str(home / "menu.py"))
+    assert nuke.pluginPath()[0] == str(home / "deflicker")
+    host = importlib.import_module("deflicker_node.host")
+    assert Path(host.__file__).resolve().parent == (home / "deflicker" / "deflicker_node").resolve()
+    item = nuke.menu("Nodes").findItem("Deflicker/Deflicker")
+    item.invoke()
+    node = nuke.toNode("Deflicker1")
+    assert node is not None and node.knob("strength") is not None and node["server"].value() == server.address
+    assert nuke.standin_messages() == []
+
+
+def test_the_stand_in_is_not_importable_outside_the_tests_that_ask_for_it():
+    assert "nuke" not in sys.modules and "deflicker_node" not in sys.modules
+    assert importlib.util.find_spec("nuke") is None
+    assert str(REPO / "nodes" / "nuke") not in sys.path
