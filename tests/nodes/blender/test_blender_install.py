@@ -1,0 +1,186 @@
+"""install/blender/install.py against tmp Blender configs: install, idempotence, dry run, pip step,
+uninstall back to the bytes that were there, Blender's own manifest check, and the installed
+extension enabled by real Blender."""
+import hashlib
+import importlib.util
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.server.procs import REPO
+
+from .conftest import bpy_params, bpy_pythons, dead_address, run_in_blender
+
+INSTALLER = REPO / "install" / "blender" / "install.py"
+ADDON = Path("extensions") / "user_default" / "deflicker"
+
+
+def load_installer():
+    spec = importlib.util.spec_from_file_location("deflicker_blender_install", str(INSTALLER))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def install(*args):
+    done = subprocess.run([sys.executable, str(INSTALLER)] + [str(a) for a in args], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, timeout=120)
+    text = done.stdout.decode()
+    assert done.returncode == 0, text
+    return text
+
+
+def tree_state(root):
+    """Every folder and file under `root`, with file bytes' hashes."""
+    state = {}
+    for folder, dirs, files in os.walk(str(root)):
+        rel = os.path.relpath(folder, str(root))
+        state[rel] = "dir"
+        for name in files:
+            with open(os.path.join(folder, name), "rb") as handle:
+                state[os.path.join(rel, name)] = hashlib.sha256(handle.read()).hexdigest()
+    return state
+
+
+def changes(text):
+    return [line for line in text.splitlines()
+            if line.split(" ")[0] in ("write", "update", "create", "remove", "run", "would")]
+
+
+@pytest.fixture
+def config(tmp_path):
+    """A Blender 4.5 config that a user already has: preferences and an add-on of their own."""
+    cfg = tmp_path / "blender" / "4.5"
+    (cfg / "config").mkdir(parents=True)
+    (cfg / "config" / "userpref.blend").write_bytes(b"BLENDER-v405 prefs")
+    (cfg / "scripts" / "addons").mkdir(parents=True)
+    (cfg / "scripts" / "addons" / "mine.py").write_text("bl_info = {'name': 'mine'}\n")
+    return cfg
+
+
+def test_install_twice_then_uninstall_restores_every_byte(config):
+    before = tree_state(config)
+    first = install("--blender-config", config)
+    addon = config / ADDON
+    assert (addon / "__init__.py").read_bytes() == (REPO / "nodes" / "blender" / "__init__.py").read_bytes()
+    assert (addon / "blender_manifest.toml").is_file()
+    assert (addon / "vendor" / "bridge" / "job.py").read_bytes() == (REPO / "bridge" / "job.py").read_bytes()
+    assert not (addon / "vendor" / "bridge" / "job.py").is_symlink()
+    assert "write {}".format(addon / "vendor" / "bridge" / "job.py") in first
+    assert "-m pip install --target {} pyzmq msgpack".format(addon / "vendor") in first
+    assert "bl_ext.user_default.deflicker" in first
+
+    installed = tree_state(config)
+    second = install("--blender-config", config)
+    assert changes(second) == [] and "nothing to change" in second
+    assert tree_state(config) == installed
+
+    (addon / "__pycache__").mkdir()  # what Blender leaves after importing the add-on
+    (addon / "__pycache__" / "addon.cpython-311.pyc").write_bytes(b"pyc")
+    removed = install("--blender-config", config, "--uninstall")
+    assert "remove folder {}".format(config / "extensions") in removed
+    assert tree_state(config) == before
+    assert "nothing to uninstall" in install("--blender-config", config, "--uninstall")
+
+
+def test_changed_file_is_updated_and_stale_file_removed(config):
+    install("--blender-config", config)
+    addon = config / ADDON
+    (addon / "tree.py").write_text("# edited\n")
+    record = (addon / ".deflicker-install.json").read_text()
+    (addon / ".deflicker-install.json").write_text(record.replace('"addon.py"', '"addon.py", "old.py"'))
+    (addon / "old.py").write_text("# from an older version\n")
+    text = install("--blender-config", config)
+    assert "update {}".format(addon / "tree.py") in text and "remove stale {}".format(addon / "old.py") in text
+    assert not (addon / "old.py").exists()
+    assert (addon / "tree.py").read_bytes() == (REPO / "nodes" / "blender" / "tree.py").read_bytes()
+
+
+def test_dry_run_changes_nothing(config):
+    before = tree_state(config)
+    text = install("--blender-config", config, "--dry-run")
+    assert "would write {}".format(config / ADDON / "__init__.py") in text
+    assert tree_state(config) == before
+
+
+def test_blender_python_installs_pyzmq_and_msgpack_into_vendor(config, tmp_path):
+    log = tmp_path / "pip-argv.txt"
+    fake = tmp_path / "blender-python"
+    fake.write_text("#!{}\nimport os, sys\nopen({!r}, 'a').write(' '.join(sys.argv[1:]) + '\\n')\n"
+                    "target = sys.argv[sys.argv.index('--target') + 1]\n"
+                    "for m in ('zmq', 'msgpack'):\n"
+                    "    os.makedirs(os.path.join(target, m), exist_ok=True)\n"
+                    "    open(os.path.join(target, m, '__init__.py'), 'w').close()\n".format(sys.executable, str(log)))
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    before = tree_state(config)
+    text = install("--blender-config", config, "--blender-python", fake)
+    vendor = config / ADDON / "vendor"
+    assert log.read_text().splitlines() == ["-m pip install --target {} pyzmq msgpack".format(vendor)]
+    assert "run {} -m pip install".format(fake) in text
+    assert changes(install("--blender-config", config, "--blender-python", fake)) == []
+    assert len(log.read_text().splitlines()) == 1  # already vendored: pip is not run again
+    install("--blender-config", config, "--uninstall")
+    assert tree_state(config) == before
+
+
+def test_legacy_layout_and_default_config_discovery(tmp_path):
+    installer = load_installer()
+    home = tmp_path / "home"
+    for version in ("3.6", "4.10", "4.5", "notes"):
+        (home / ".config" / "blender" / version).mkdir(parents=True)
+    base = installer.config_base("linux", str(home), {})
+    assert installer.newest_config(base) == str(home / ".config" / "blender" / "4.10")
+    assert installer.config_base("darwin", "/Users/a", {}) == "/Users/a/Library/Application Support/Blender"
+    assert installer.config_base("win32", "C:/Users/a", {"APPDATA": "C:/R"}) == os.path.join(
+        "C:/R", "Blender Foundation", "Blender")
+    done = subprocess.run([sys.executable, str(INSTALLER), "--blender-config", str(home / ".config" / "blender" /
+                                                                                  "3.6")], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT)
+    assert done.returncode == 2 and b"needs Blender 4.2 or newer" in done.stdout
+    assert os.listdir(str(home / ".config" / "blender" / "3.6")) == []
+    config = home / ".config" / "blender" / "4.5"
+    text = install("--blender-config", config, "--legacy")
+    assert (config / "scripts" / "addons" / "deflicker" / "vendor" / "bridge" / "job.py").is_file()
+    assert "(module deflicker)" in text and not (config / "extensions").exists()
+    install("--blender-config", config, "--legacy", "--uninstall")
+    assert os.listdir(str(config)) == []
+
+
+def test_manifest_passes_blenders_own_validation(tmp_path):
+    """Blender's extension tool (bl_pkg/cli/blender_ext.py, shipped with bpy) validates the add-on folder."""
+    pythons = bpy_pythons()
+    if not pythons:
+        pytest.skip("no bpy venv: Blender's extension validator ships with it")
+    config = tmp_path / "4.5"
+    install("--blender-config", config)
+    for python in pythons:
+        tool = next(Path(python).parent.parent.glob("lib/python3*/site-packages/bpy/*/scripts/addons_core/bl_pkg/"
+                                                    "cli/blender_ext.py"))
+        done = subprocess.run([python, str(tool), "validate", str(config / ADDON)], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, timeout=60)
+        assert done.returncode == 0 and b"Success" in done.stdout, done.stdout.decode()
+
+
+@pytest.mark.parametrize("python", bpy_params())
+def test_installed_extension_enables_in_blender(python, tmp_path):
+    config = tmp_path / "4.5"
+    install("--blender-config", config)
+    addon = config / ADDON
+    env = {"BLENDER_USER_RESOURCES": str(config), "XDG_CACHE_HOME": str(tmp_path / "cache"),
+           "DEFLICKER_ADDRESS": dead_address()}
+    result = run_in_blender(python, "installed", {"module": "bl_ext.user_default.deflicker",
+                                                  "addon_dir": str(addon)}, tmp_path, env, repo_on_path=False)
+    assert not result["blocked_node_registered"] and result["blocked_panel"]
+    assert not result["blocked_panel_after_disable"]
+    assert result["bridge_file"] == str(addon / "vendor" / "bridge" / "__init__.py")
+    assert result["has_prefs"] and result["prefs"]["start_server"] and result["prefs"]["output_location"] == "CACHE"
+    assert result["node_registered"] and result["panel"] and result["vendor_on_path"]
+    assert result["operators"] == ["analyse", "render", "cancel", "refresh_parameters"]
+    assert result["headless_no_source"][0] == "failed"
+    assert result["headless_no_source"][1].startswith("choose a source for the Deflicker node")
+    assert not result["vendor_on_path_after_disable"]
+    assert not result["node_after_disable"] and not result["panel_after_disable"]
