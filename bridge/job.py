@@ -72,11 +72,12 @@ def with_handles(first, last, handles, media_first, media_last):
 class JobStatus(object):
     """A snapshot of a job for the host's progress display."""
 
-    __slots__ = ("state", "stage", "done", "total", "fraction", "message", "result")
+    __slots__ = ("state", "stage", "done", "total", "fraction", "message", "result", "error")
 
-    def __init__(self, state=PENDING, stage="", done=0, total=0, fraction=0.0, message="", result=None):
+    def __init__(self, state=PENDING, stage="", done=0, total=0, fraction=0.0, message="", result=None, error=""):
         self.state, self.stage, self.done, self.total = state, stage, done, total
         self.fraction, self.message, self.result = fraction, message, result
+        self.error = error  # failed jobs: the server's error code ("input", "forbidden", ...) or the exception's name
 
     @property
     def finished(self):
@@ -93,7 +94,8 @@ class JobStatus(object):
         return self.stage or self.state
 
     def copy(self):
-        return JobStatus(self.state, self.stage, self.done, self.total, self.fraction, self.message, self.result)
+        return JobStatus(self.state, self.stage, self.done, self.total, self.fraction, self.message, self.result,
+                         self.error)
 
     def __repr__(self):
         return "JobStatus({}, {:.0%}, {!r})".format(self.state, self.fraction, self.text())
@@ -190,9 +192,11 @@ class Job(object):
         except Cancelled:
             self._set(state=CANCELLED, message="cancelled")
         except BridgeError as error:
-            self._set(state=FAILED, message=str(error) or type(error).__name__)
+            self._set(state=FAILED, message=str(error) or type(error).__name__,
+                      error=getattr(error, "code", None) or type(error).__name__)
         except Exception as error:  # a host's UI must hear about it rather than lose the thread silently
-            self._set(state=FAILED, message="unexpected error: {}: {}".format(type(error).__name__, error))
+            self._set(state=FAILED, message="unexpected error: {}: {}".format(type(error).__name__, error),
+                      error=type(error).__name__)
         finally:
             self._close(conn, clip)
 

@@ -67,7 +67,11 @@ class ServerHandle(object):
 
     def connect(self, **options):
         conn = Connection(self.address, **options)
-        conn.connect()
+        try:
+            conn.connect()
+        except BaseException:
+            conn.close()  # or its heartbeat thread outlives the failed hello
+            raise
         return conn
 
     def stop(self, timeout=10.0):

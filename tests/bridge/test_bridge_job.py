@@ -98,7 +98,7 @@ def test_a_job_cancelled_before_it_connects_never_opens(server):
 
 def test_failures_become_a_message_not_an_exception(server):
     status = _wait(Job(str(server.tmp / "missing"), str(server.tmp / "x.mp4"), connect=_connect(server)).start())
-    assert status.state == FAILED and "missing" in status.message
+    assert status.state == FAILED and "missing" in status.message and status.error == "input"
     status = _wait(Job("/x", "/y.mp4", connect=lambda: 1 / 0).start())
     assert status.state == FAILED and "ZeroDivisionError" in status.message
 
@@ -110,6 +110,7 @@ def test_no_server_is_a_failed_job_with_a_hint(tmp_path):
         return conn
     status = _wait(Job("/a", "/b.mp4", connect=connect).start(), 30)
     assert status.state == FAILED and "no deflicker server answers" in status.message
+    assert status.error == "ServerUnavailable"
 
 
 def test_describe_effect_remembers_the_knobs(server, tmp_path):
