@@ -242,6 +242,16 @@ def fit_atlas(frames: np.ndarray, fwd: np.ndarray, bwd: np.ndarray, mask_fwd: np
 
 # --- slow changes -------------------------------------------------------------------------------------
 
+def temporal_gaussian(values: np.ndarray, sigma_frames: float) -> np.ndarray:
+    """Gaussian smoothing along axis 0 that renormalises at the ends instead of repeating the end frames:
+    a repeated first frame would weigh half of frame 0's average and pass its flicker straight through."""
+    count = len(values)
+    times = np.arange(count)
+    weights = np.exp(-0.5 * ((times[:, None] - times[None, :]) / sigma_frames) ** 2)
+    weights /= weights.sum(axis=1, keepdims=True)
+    return np.tensordot(weights, values, axes=(1, 0)).astype(values.dtype)
+
+
 def follow_slow_changes(atlas_frames: np.ndarray, frames: np.ndarray, sigma_frames: float,
                         cells: int = 12) -> np.ndarray:
     """Let the atlas follow genuine slow changes (exposure drift, a cloud passing) but not flicker.
@@ -259,9 +269,6 @@ def follow_slow_changes(atlas_frames: np.ndarray, frames: np.ndarray, sigma_fram
     log_gain = np.stack([np.log(coarse(np.clip(f, 0, None)) + 0.02) - np.log(coarse(a) + 0.02)
                          for f, a in zip(frames, atlas_frames)])
     log_gain = np.clip(log_gain, -1.0, 1.0)
-    radius = int(3 * sigma_frames)
-    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma_frames) ** 2)
-    padded = np.concatenate([log_gain[:1].repeat(radius, 0), log_gain, log_gain[-1:].repeat(radius, 0)])
-    smooth = sum(t * padded[k:k + count] for k, t in enumerate(taps)) / taps.sum()
+    smooth = temporal_gaussian(log_gain, sigma_frames)
     return np.stack([a * np.exp(cv2.resize(g.astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC))
                      for a, g in zip(atlas_frames, smooth)]).astype(np.float32)

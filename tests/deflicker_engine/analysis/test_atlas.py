@@ -56,3 +56,13 @@ def test_slow_changes_are_followed_and_flicker_is_not():
     jitter = lambda x: np.abs(np.diff(x.mean(axis=(1, 2, 3)))).mean()
     assert jitter(followed) < 0.3 * jitter(frames)
     assert follow_slow_changes(atlas, frames, 0) is atlas
+
+
+def test_slow_change_smoothing_does_not_let_the_end_frames_flicker_through():
+    from deflicker_engine.analysis.atlas import temporal_gaussian
+    values = np.zeros((40, 2, 2), np.float32)
+    values[0] = 1.0                                   # one flickering first frame
+    smooth = temporal_gaussian(values, 12.0)
+    assert smooth[0].max() < 0.1                      # repeating frame 0 at the edge would leave about 0.5
+    ramp = np.linspace(0, 1, 40, dtype=np.float32)[:, None, None] * np.ones((1, 2, 2), np.float32)
+    assert np.abs(temporal_gaussian(ramp, 3.0) - ramp)[10:-10].max() < 1e-3   # real slow changes are kept
