@@ -16,7 +16,7 @@ from .effect import Effect, Param
 from .errors import (BadRequest, BridgeError, Busy, Cancelled, ConnectionLost, Forbidden, InputError, NotFound,
                      OutputError, ParameterError, ProtocolError, RequestTimeout, ServerError, ServerUnavailable)
 from .frames import Frame
-from .job import HandleRange, Job, JobStatus, RangeError, describe_effect, with_handles
+from .job import HandleRange, Job, JobStatus, RangeError, connector, describe_effect, with_handles
 from .launcher import ServerHandle, ensure_server, server_command
 
 __all__ = [
@@ -24,5 +24,5 @@ __all__ = [
     "DEFAULT_ADDRESS", "Effect", "Forbidden", "Frame", "InputError", "NotFound", "OutputError", "Param",
     "ParameterError", "ProtocolError", "RequestTimeout", "ServerError", "ServerHandle", "ServerUnavailable",
     "ensure_server", "server_command", "HandleRange", "Job", "JobStatus", "RangeError", "describe_effect",
-    "with_handles",
+    "with_handles", "connector",
 ]

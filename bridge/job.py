@@ -12,8 +12,9 @@ import threading
 from .connection import DEFAULT_ADDRESS
 from .effect import Effect
 from .errors import BridgeError, Cancelled, ServerUnavailable
-from .launcher import answers, ensure_server
+from .launcher import ServerHandle, answers, ensure_server
 
+PROBE_SECONDS = 1.5
 PENDING, CONNECTING, ANALYSING, RENDERING = "pending", "connecting", "analysing", "rendering"
 DONE, FAILED, CANCELLED = "done", "failed", "cancelled"
 FINISHED = (DONE, FAILED, CANCELLED)
@@ -166,7 +167,7 @@ class Job(object):
 
     # ----------------------------------------------------------------- worker thread
     def _default_connect(self):
-        return ensure_server(self.address, roots=self.roots).connect(name=self.name)
+        return connector(self.address, self.roots, True, self.name)()
 
     def _set(self, **fields):
         with self._lock:
@@ -235,6 +236,27 @@ class Job(object):
         except BridgeError:
             pass
         conn.close()
+
+
+def connector(address=DEFAULT_ADDRESS, roots=(), start=True, name="deflicker-host", no_server=None,
+              start_failed=None):
+    """The `connect` of a Job: a connection to the server at `address`, or (start=True) to one started
+    here with `roots`. Hosts word the failures their own way: `no_server(address)` when none answers
+    and none may be started, `start_failed(address, reason)` when starting one failed."""
+    def connect():
+        if not answers(address, PROBE_SECONDS):
+            if not start:
+                raise ServerUnavailable(no_server(address) if no_server else
+                                        "no deflicker server answers at {0}; start one with `deflicker serve "
+                                        "--bind {0}`".format(address))
+            try:
+                ensure_server(address, roots=roots)
+            except ServerUnavailable as error:
+                if start_failed is None:
+                    raise
+                raise ServerUnavailable(start_failed(address, str(error)))
+        return ServerHandle(address).connect(name=name)
+    return connect
 
 
 def describe_effect(address=DEFAULT_ADDRESS, cache_path=None, start=True, timeout=2.0, roots=()):

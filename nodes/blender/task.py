@@ -61,16 +61,6 @@ class NodeTask(object):
 
     # ----------------------------------------------------------------- worker thread
     def _connect(self):
-        """A connected Connection (closed again if the hello fails, so no heartbeat thread lingers)."""
-        if not bridge.launcher.answers(self.address, 1.5):
-            if not self.start_server:
-                raise bridge.ServerUnavailable(messages.no_server(self.address))
-            # the home folder too (the server's own default), so the next node's footage is likely readable
-            bridge.ensure_server(self.address, roots=self.plan.roots + (os.path.expanduser("~"),))
-        conn = bridge.Connection(self.address, name=self.name)
-        try:
-            conn.connect()
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+        # the home folder too (the server's own default), so the next node's footage is likely readable
+        roots = self.plan.roots + (os.path.expanduser("~"),)
+        return bridge.connector(self.address, roots, self.start_server, self.name, no_server=messages.no_server)()

@@ -1,4 +1,5 @@
 """The host-side job layer: handle ranges, progress, cancel and failures through a real server process."""
+import sys
 import time
 
 import pytest
@@ -7,7 +8,7 @@ import bridge
 from bridge.job import CANCELLED, DONE, FAILED, Job, overall_fraction, with_handles
 from deflicker_engine.io import open_source
 from tests.conftest import flicker, textured_scene
-from tests.server.procs import CHEAP, ServerProcess, write_png_sequence
+from tests.server.procs import CHEAP, ServerProcess, free_port, write_png_sequence
 
 
 # ----------------------------------------------------------------- ranges (pure)
@@ -121,3 +122,23 @@ def test_describe_effect_remembers_the_knobs(server, tmp_path):
     assert again.names() == effect.names()
     with pytest.raises(bridge.ServerUnavailable):
         bridge.describe_effect("tcp://127.0.0.1:9", str(tmp_path / "none.json"), start=False, timeout=0.3)
+
+
+def test_a_connector_that_may_not_start_a_server_says_so_in_the_hosts_words(server):
+    dead = "tcp://127.0.0.1:9"
+    with pytest.raises(bridge.ServerUnavailable, match="deflicker serve --bind tcp://127.0.0.1:9"):
+        bridge.connector(dead, start=False)()
+    with pytest.raises(bridge.ServerUnavailable, match="^tick the box at tcp://127.0.0.1:9$"):
+        bridge.connector(dead, start=False, no_server="tick the box at {}".format)()
+    conn = bridge.connector(server.address, start=False)()
+    try:
+        assert conn.server["instance"]
+    finally:
+        conn.close()
+
+
+def test_a_connector_words_a_failed_start(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEFLICKER_SERVER_COMMAND", '{} -c "raise SystemExit(3)"'.format(sys.executable))
+    address = "tcp://127.0.0.1:{}".format(free_port())
+    with pytest.raises(bridge.ServerUnavailable, match="^could not start at .* exited with code 3"):
+        bridge.connector(address, start_failed=lambda a, reason: "could not start at {}: {}".format(a, reason))()

@@ -7,10 +7,6 @@ what to do.
 from typing import Callable, Sequence
 
 import bridge
-from bridge.launcher import answers
-
-PROBE_SECONDS = 1.5
-
 
 def no_server_message(address: str, start_server: bool, reason: str = "") -> str:
     if start_server:
@@ -39,21 +35,6 @@ def explain_failure(message: str, address: str) -> str:
 def connector(address: str, roots: Sequence[str] = (), start_server: bool = True,
               name: str = "nuke") -> Callable[[], "bridge.Connection"]:
     """The `connect` of a bridge.Job: returns a connected bridge.Connection or raises ServerUnavailable."""
-
-    def connect():
-        if not answers(address, PROBE_SECONDS):
-            if not start_server:
-                raise bridge.ServerUnavailable(no_server_message(address, False))
-            try:
-                bridge.ensure_server(address, roots=roots)
-            except bridge.ServerUnavailable as error:
-                raise bridge.ServerUnavailable(no_server_message(address, True, str(error)))
-        conn = bridge.Connection(address, name=name)
-        try:
-            conn.connect()
-        except bridge.BridgeError:
-            conn.close()
-            raise
-        return conn
-
-    return connect
+    return bridge.connector(address, roots, start_server, name,
+                            no_server=lambda a: no_server_message(a, False),
+                            start_failed=lambda a, reason: no_server_message(a, True, reason))

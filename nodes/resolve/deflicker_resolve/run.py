@@ -9,7 +9,6 @@ import os
 import sys
 
 import bridge
-from bridge.launcher import answers
 
 from . import edit, logic
 
@@ -51,13 +50,7 @@ def _writable(folder):
 
 def existing_server(address):
     """A `connect` for bridge.Job that never starts a server: it only talks to one that answers."""
-    def connect():
-        if not answers(address, 2.0):
-            raise bridge.ServerUnavailable(NO_SERVER.format(address))
-        conn = bridge.Connection(address, name="deflicker-resolve")
-        conn.connect()
-        return conn
-    return connect
+    return bridge.connector(address, start=False, name="deflicker-resolve", no_server=NO_SERVER.format)
 
 
 def job_factory(options):
