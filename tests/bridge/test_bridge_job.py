@@ -8,7 +8,7 @@ import bridge
 from bridge.job import CANCELLED, DONE, FAILED, Job, overall_fraction, with_handles
 from deflicker_engine.io import open_source
 from tests.conftest import flicker, textured_scene
-from tests.server.procs import CHEAP, ServerProcess, free_port, write_png_sequence
+from tests.server.procs import CHEAP, free_port, module_server, write_png_sequence
 
 
 # ----------------------------------------------------------------- ranges (pure)
@@ -44,12 +44,7 @@ def test_overall_fraction_grows_through_the_stages():
 
 
 # ----------------------------------------------------------------- jobs (real server)
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("jobs")
-    srv = ServerProcess(tmp).start()
-    yield srv
-    srv.stop()
+server = module_server("jobs")
 
 
 def _connect(server):

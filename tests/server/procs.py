@@ -135,6 +135,18 @@ def server_factory(tmp_path):
         server.stop()
 
 
+def module_server(name: str, whole_tmp: bool = False):
+    """A module-scoped fixture: one real server (real engine) for a test module, stopped at its end. Its
+    root is its own tmp folder, or with `whole_tmp` the session's whole tmp tree (hosts that write elsewhere)."""
+    @pytest.fixture(scope="module")
+    def server(tmp_path_factory):
+        tmp = tmp_path_factory.mktemp(name)
+        srv = ServerProcess(tmp, roots=[tmp_path_factory.getbasetemp()] if whole_tmp else ()).start()
+        yield srv
+        srv.stop()
+    return server
+
+
 def write_png_sequence(folder: Path, frames: np.ndarray, stem: str = "f") -> Path:
     """Frames in [0, 1] as 8-bit PNGs `stem_0000.png`...; returns the folder."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -8,17 +8,12 @@ import pytest
 from deflicker_engine.cli import main
 from deflicker_engine.io import ClipInfo, open_sink, open_source
 from tests.conftest import flicker, textured_scene
-from tests.server.procs import CHEAP, FAKE_ENGINE, REPO, ServerProcess, free_port, write_png_sequence
+from tests.server.procs import CHEAP, FAKE_ENGINE, REPO, free_port, module_server, write_png_sequence
 
 PARAMS = [arg for name, value in CHEAP.items() for arg in ("--param", f"{name}={value}")]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("batch")
-    srv = ServerProcess(tmp).start()
-    yield srv
-    srv.stop()
+server = module_server("batch")
 
 
 def _video(path, frames):

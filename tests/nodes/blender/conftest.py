@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import flicker, textured_scene
-from tests.server.procs import REPO, ServerProcess, free_port, write_png_sequence
+from tests.server.procs import REPO, free_port, module_server, write_png_sequence
 
 SCENARIO = Path(__file__).resolve().parent / "bpy_scenario.py"
 VENVS = (".venv-bpy-4.5", ".venv-bpy-5.0")
@@ -64,13 +64,7 @@ def run_in_blender(python, scenario, args, tmp, env=None, timeout=300, repo_on_p
     return json.loads(Path(args["result"]).read_text())
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """A real server (real engine) whose root is this session's whole tmp tree."""
-    tmp = tmp_path_factory.mktemp("blender-server")
-    srv = ServerProcess(tmp, roots=[tmp_path_factory.getbasetemp()]).start()
-    yield srv
-    srv.stop()
+server = module_server("blender-server", whole_tmp=True)
 
 
 @pytest.fixture(scope="module")

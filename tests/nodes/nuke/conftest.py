@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server.procs import REPO, ServerProcess
+from tests.server.procs import REPO, module_server
 
 STANDIN = Path(__file__).resolve().parent / "standin"
 PLUGIN = REPO / "nodes" / "nuke"
@@ -51,10 +51,4 @@ def host(nuke):
     return importlib.import_module("deflicker_node.host")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """A real server (real engine) that may read and write anywhere under this session's tmp folders."""
-    tmp = tmp_path_factory.mktemp("nuke-server")
-    srv = ServerProcess(tmp, roots=[tmp_path_factory.getbasetemp()]).start()
-    yield srv
-    srv.stop()
+server = module_server("nuke-server", whole_tmp=True)
