@@ -8,10 +8,8 @@ reported as PSNR of the input and of the output against the clean picture.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -21,7 +19,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..filtering.filter_net import FilterConfig, NeuralFilter
-from ..filtering.weights import FILTER_WEIGHTS, save_checkpoint
+from ..filtering.weights import FILTER_WEIGHTS
+from .loop import optimise, psnr, run_meta
 from .script import add_config_arguments, run_training, script_main
 from . import data as D
 
@@ -39,19 +38,6 @@ class TrainFilterConfig:
     threads: int = 2
     data: str = str(D.default_data_dir())
     out: str = str(FILTER_WEIGHTS)
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Mean over the batch of per-image PSNR in dB, images in [0, 1]."""
-    mse = ((a.clamp(0, 1) - b) ** 2).flatten(1).mean(1).clamp_min(1e-10)
-    return float((10 * torch.log10(1.0 / mse)).mean())
-
-
-def learning_rate(step: int, cfg: TrainFilterConfig) -> float:
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-    return cfg.lr / 30 + (cfg.lr - cfg.lr / 30) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 def to_tensor(array: np.ndarray) -> torch.Tensor:
@@ -86,37 +72,14 @@ def train(cfg: TrainFilterConfig, log: Callable[[str], None] = tqdm.write) -> Di
 
     net_config = FilterConfig()
     model = NeuralFilter(net_config)
-    optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    meta: Dict[str, Any] = {
-        "network": "NeuralFilter", "parameters": sum(p.numel() for p in model.parameters()),
-        "train": {k: v for k, v in asdict(cfg).items() if k not in ("data", "out")},
-        "train_images": len(train_paths), "validation_images": len(val_paths),
-        "sets": sorted({p.relative_to(Path(cfg.data)).parts[0] for p in train_paths}),
-        "torch": str(torch.__version__),
-    }
-    started = time.perf_counter()
-    running = None
-    bar = tqdm(range(cfg.steps), desc="filter", dynamic_ncols=True, mininterval=5.0)
-    for step in bar:
+    meta = run_meta("NeuralFilter", model, cfg, train_paths, val_paths)
+
+    def loss_at(step: int) -> torch.Tensor:
         frames, atlases, targets = (torch.from_numpy(x) for x in D.filter_batch(pool, rng, cfg.batch, cfg.crop))
-        for group in optimiser.param_groups:
-            group["lr"] = learning_rate(step, cfg)
-        loss = F.mse_loss(model(frames, atlases), targets)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimiser.step()
-        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
-        bar.set_postfix(loss=f"{running:.5f}")
-        last = step + 1 == cfg.steps
-        if (step + 1) % cfg.eval_every == 0 or last:
-            scores = evaluate(model, cases) if cases else {}
-            meta.update(steps_done=step + 1, loss=round(running, 6), wall_s=round(time.perf_counter() - started, 1),
-                        validation=scores)
-            log(f"filter step {step + 1}: loss {running:.5f}  kodak24 " +
-                "  ".join(f"{k} {v:.2f}" for k, v in scores.items()))
-            save_checkpoint(cfg.out, model, net_config, meta)
-    return meta
+        return F.mse_loss(model(frames, atlases), targets)
+
+    return optimise(model, net_config, cfg, "filter", loss_at, lambda: evaluate(model, cases) if cases else {},
+                    lambda scores: "kodak24 " + "  ".join(f"{k} {v:.2f}" for k, v in scores.items()), meta, log)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -12,10 +12,8 @@ The refiner is fed a slightly wrong flow and mask now and then, as real optical 
 from __future__ import annotations
 
 import argparse
-import math
 import sys
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -25,11 +23,11 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..filtering.refiner_net import LocalRefiner, RefinerConfig, first_frame_inputs
-from ..filtering.weights import REFINER_WEIGHTS, save_checkpoint
+from ..filtering.weights import REFINER_WEIGHTS
 from . import data as D
 from . import distortions as X
+from .loop import optimise, psnr, run_meta
 from .script import add_config_arguments, run_training, script_main
-from .train_filter import psnr
 
 
 @dataclass
@@ -66,13 +64,6 @@ def flow_warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
 def masked_l1(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean absolute difference over the pixels where mask is 1 (all channels)."""
     return ((a - b).abs() * mask).sum() / (mask.sum() * a.shape[1]).clamp_min(1.0)
-
-
-def learning_rate(step: int, cfg: TrainRefinerConfig) -> float:
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-    return cfg.lr / 30 + (cfg.lr - cfg.lr / 30) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 def imperfect(flow: np.ndarray, mask: np.ndarray, rng: np.random.Generator):
@@ -163,36 +154,14 @@ def train(cfg: TrainRefinerConfig, log: Callable[[str], None] = tqdm.write) -> D
 
     net_config = RefinerConfig()
     model = LocalRefiner(net_config)
-    optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    meta: Dict[str, Any] = {
-        "network": "LocalRefiner", "parameters": sum(p.numel() for p in model.parameters()),
-        "train": {k: v for k, v in asdict(cfg).items() if k not in ("data", "out")},
-        "train_images": len(train_paths), "validation_images": len(val_paths),
-        "sets": sorted({p.relative_to(Path(cfg.data)).parts[0] for p in train_paths}),
-        "torch": str(torch.__version__),
-    }
-    started = time.perf_counter()
-    running = None
-    bar = tqdm(range(cfg.steps), desc="refiner", dynamic_ncols=True, mininterval=5.0)
-    for step in bar:
+    meta = run_meta("LocalRefiner", model, cfg, train_paths, val_paths)
+
+    def loss_at(step: int) -> torch.Tensor:
         b = clip_batch(pool, rng, cfg.batch, cfg.frames, cfg.crop)
-        for group in optimiser.param_groups:
-            group["lr"] = learning_rate(step, cfg)
-        loss = clip_loss(unroll(model, b["filtered"], b["flow_in"], b["mask_in"]), b, cfg)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimiser.step()
-        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
-        bar.set_postfix(loss=f"{running:.5f}")
-        if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
-            scores = evaluate(model, clips) if clips else {}
-            meta.update(steps_done=step + 1, loss=round(running, 6), wall_s=round(time.perf_counter() - started, 1),
-                        validation=scores)
-            log(f"refiner step {step + 1}: loss {running:.5f}  " +
-                "  ".join(f"{k} {v}" for k, v in scores.items()))
-            save_checkpoint(cfg.out, model, net_config, meta)
-    return meta
+        return clip_loss(unroll(model, b["filtered"], b["flow_in"], b["mask_in"]), b, cfg)
+
+    return optimise(model, net_config, cfg, "refiner", loss_at, lambda: evaluate(model, clips) if clips else {},
+                    lambda scores: "  ".join(f"{k} {v}" for k, v in scores.items()), meta, log)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
