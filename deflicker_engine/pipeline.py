@@ -25,6 +25,7 @@ from .config import AnalysisParams, RenderParams, as_dict, validate
 from .device import resolve_device
 from .errors import InputError
 from .filtering.anchor import anchor_to_atlas
+from .filtering.consolidate import consolidate
 from .io import (DEFAULT_RATE, FrameSource, atomic_file, check_output_path, from_working, open_sink, open_source, spool_frames,
                  to_working)
 from .progress import CancelToken, ProgressFn, check_cancel, no_progress
@@ -144,6 +145,7 @@ class Deflicker:
                 filtered = self._filter(shot, atlas_frames, progress, cancel, done, info.count)
             with _timed(seconds, "refine"):
                 refined = self._refine(filtered, flows, params, progress, cancel, done, info.count)
+                refined = consolidate(refined, flows, params.consolidation)
             targets[start:stop] = refined
         return ClipAnalysis(info.count, info.height, info.width, shots, targets, as_dict(params), seconds)
 

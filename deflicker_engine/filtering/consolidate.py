@@ -1,0 +1,60 @@
+"""Temporal consolidation: pull each deflickered frame towards its motion-compensated neighbours.
+
+After the filter and the refiner, what flicker is left differs from frame to frame and is small, while
+the picture itself moves with the flow. A robust recursive blend removes that leftover: each frame is
+mixed with the previous result warped onto it, pixel by pixel, but only where the flow is reliable (the
+occlusion mask) and where the two already agree to within `tolerance` (a larger difference is a real
+change, a flow error or an object the flow lost, and is kept as it is). One pass forward and one
+backward, averaged, so nothing lags behind the motion or the lighting.
+
+The blend runs at working resolution on the deflickered frames, before the correction is carried back
+to full size, so it smooths the correction, never the user's full-resolution detail or grain.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..analysis.flow import warp
+
+STRENGTH = 0.8      # share of the warped previous result in a fully agreeing, visible pixel
+TOLERANCE = 0.08    # difference (max over channels, working encoding) above which a pixel is a real change
+
+
+def blend_weight(current: np.ndarray, previous: np.ndarray, mask: np.ndarray, strength: float,
+                 tolerance: float) -> np.ndarray:
+    """H x W x 1 weight of `previous`: strength where visible and agreeing, falling to 0 with disagreement."""
+    disagreement = np.abs(previous - current).max(axis=2)
+    return (strength * mask * np.exp(-np.square(disagreement / tolerance)))[..., None].astype(np.float32)
+
+
+def _one_pass(frames: np.ndarray, flows_to_previous: np.ndarray, masks: np.ndarray, strength: float,
+              tolerance: float, order: range):
+    """Yield (t, blended frame t) in `order`, each blended with the previous yielded result."""
+    previous = None
+    for step, t in enumerate(order):
+        current = frames[t].astype(np.float32)
+        if previous is not None:
+            warped = warp(previous, flows_to_previous[step - 1])
+            current = current + blend_weight(current, warped, masks[step - 1], strength, tolerance) * (warped - current)
+        previous = current
+        yield t, current
+
+
+def consolidate(frames: np.ndarray, flows: tuple, strength: float = STRENGTH,
+                tolerance: float = TOLERANCE) -> np.ndarray:
+    """[T, h, w, 3] frames plus the shot's (fwd, bwd, mask_f, mask_b) flows -> consolidated float32 frames.
+
+    fwd[t] / bwd[t] are the flows t -> t+1 / t+1 -> t at the frames' size, masks their reliability.
+    Memory: one extra float32 copy of the frames.
+    """
+    count = len(frames)
+    out = np.asarray(frames, np.float32).copy()
+    if count < 2 or strength <= 0:
+        return out
+    fwd, bwd, mask_f, mask_b = flows
+    for t, forward in _one_pass(frames, bwd, mask_b, strength, tolerance, range(count)):
+        out[t] = forward
+    # backward: frame t is reached from t+1 through fwd[t] (t -> t+1), i.e. the reversed flow lists
+    for t, backward in _one_pass(frames, fwd[::-1], mask_f[::-1], strength, tolerance, range(count - 1, -1, -1)):
+        out[t] = 0.5 * (out[t] + backward)
+    return out
