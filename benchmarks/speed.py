@@ -43,6 +43,7 @@ CASES = (
     Case("scene 854x480", 100, 854, 480, "scene"),
     Case("scene 640x360 long", 240, 640, 360, "scene"),
     Case("scene 1080p (memory)", 48, 1920, 1080, "scene"),
+    Case("scene 1080p long (memory)", 300, 1920, 1080, "scene"),
 )
 QUICK_CASES = (Case("scene 256x144 quick", 16, 256, 144, "scene"),)
 
@@ -125,7 +126,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda (passed to deflicker run)")
     parser.add_argument("--quick", action="store_true", help="one tiny case, to check the harness")
-    parser.add_argument("--cases", help="comma list of case numbers (1-4) to run; default all")
+    parser.add_argument("--cases", help="comma list of case numbers (1-5) to run; default all")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "out",
                         help="work folder: input clips (kept) and speed.json")
     parser.add_argument("--no-docs", action="store_true", help="do not touch docs/benchmarks.md")

@@ -132,7 +132,7 @@ class Deflicker:
         slow_sigma = params.slow_changes * (info.fps or float(DEFAULT_RATE))  # seconds -> frames
         atlas_steps = params.atlas_steps * sum(len(shot_windows(a, b, params.window, params.overlap)) for a, b in shots)
         for start, stop in shots:
-            shot = frames[start:stop].astype(np.float32)
+            shot = frames[start:stop]  # float16 view: stages convert what they need, a frame at a time
             with _timed(seconds, "flow"):
                 def on_pair(t: int, base: int = done["flow"]) -> None:
                     check_cancel(cancel)
@@ -145,8 +145,8 @@ class Deflicker:
                 filtered = self._filter(shot, atlas_frames, progress, cancel, done, info.count)
             with _timed(seconds, "refine"):
                 refined = self._refine(filtered, flows, params, progress, cancel, done, info.count)
-                refined = consolidate(refined, flows, params.consolidation)
-            targets[start:stop] = refined
+                del filtered
+                consolidate(refined, flows, params.consolidation, out=targets[start:stop])
         return ClipAnalysis(info.count, info.height, info.width, shots, targets, as_dict(params), seconds)
 
     def _atlas_frames(self, shot: np.ndarray, flows, params: AnalysisParams, slow_sigma: float, progress,
@@ -174,22 +174,24 @@ class Deflicker:
                               config, seed=params.seed + a, progress=on_step, cancel=cancel)
             out[a:b] += weights[k, a:b, None, None, None] * atlas.render((h, w))
             done["atlas"] += config.steps
-        return follow_slow_changes(out, shot, slow_sigma)
+        return follow_slow_changes(out, shot, slow_sigma, in_place=True)
 
     @torch.no_grad()
     def _filter(self, shot: np.ndarray, atlas_frames: Optional[np.ndarray], progress, cancel, done,
                 total) -> np.ndarray:
+        """Filtered float32 frames; they replace the atlas frames in their buffer (each is read once, first)."""
         if atlas_frames is None:
             done["filter"] += len(shot)
-            return shot
-        out = np.empty_like(shot)
+            return shot.astype(np.float32)
+        out = atlas_frames
         for s in range(0, len(shot), NETWORK_BATCH):
             check_cancel(cancel)
-            frame = _to_tensor(shot[s:s + NETWORK_BATCH].clip(0, 1), self.device)
+            batch = shot[s:s + NETWORK_BATCH].astype(np.float32)
+            frame = _to_tensor(batch.clip(0, 1), self.device)
             atlas = _to_tensor(atlas_frames[s:s + NETWORK_BATCH], self.device)
             filtered = _to_numpy(self.filter(frame, atlas))
             # the networks see [0, 1]; values beyond (EXR highlights) keep the correction of their clipped value
-            corrected = shot[s:s + NETWORK_BATCH] + (filtered - shot[s:s + NETWORK_BATCH].clip(0, 1))
+            corrected = batch + (filtered - batch.clip(0, 1))
             for k, frame in enumerate(corrected):
                 out[s + k] = anchor_to_atlas(frame, atlas_frames[s + k])
             done["filter"] += len(filtered)

@@ -253,22 +253,26 @@ def temporal_gaussian(values: np.ndarray, sigma_frames: float) -> np.ndarray:
 
 
 def follow_slow_changes(atlas_frames: np.ndarray, frames: np.ndarray, sigma_frames: float,
-                        cells: int = 12) -> np.ndarray:
+                        cells: int = 12, in_place: bool = False) -> np.ndarray:
     """Let the atlas follow genuine slow changes (exposure drift, a cloud passing) but not flicker.
 
     A single atlas holds one appearance per scene point for the whole window, which also removes real
     changes and mixes colours where parallax breaks the mapping. The per-frame gain between frame and
     atlas, on a coarse grid (`cells` across the long side), is flicker plus those changes; smoothing it
     over time with a Gaussian of `sigma_frames` keeps the changes and averages the flicker away.
+    `in_place` scales float32 `atlas_frames` itself (no second copy of a long shot).
     """
     count, h, w = atlas_frames.shape[:3]
     if sigma_frames <= 0 or count < 2:
         return atlas_frames
+    out = atlas_frames if in_place else atlas_frames.astype(np.float32)
     grid = (max(2, round(cells * h / max(h, w))), max(2, round(cells * w / max(h, w))))
-    coarse = lambda x: cv2.resize(x, (grid[1], grid[0]), interpolation=cv2.INTER_AREA)
-    log_gain = np.stack([np.log(coarse(np.clip(f, 0, None)) + 0.02) - np.log(coarse(a) + 0.02)
+    coarse = lambda x: cv2.resize(np.clip(x, 0, None).astype(np.float32), (grid[1], grid[0]),
+                                  interpolation=cv2.INTER_AREA)
+    log_gain = np.stack([np.log(coarse(f) + 0.02) - np.log(coarse(a) + 0.02)
                          for f, a in zip(frames, atlas_frames)])
     log_gain = np.clip(log_gain, -1.0, 1.0)
     smooth = temporal_gaussian(log_gain, sigma_frames)
-    return np.stack([a * np.exp(cv2.resize(g.astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC))
-                     for a, g in zip(atlas_frames, smooth)]).astype(np.float32)
+    for t, g in enumerate(smooth):
+        out[t] *= np.exp(cv2.resize(g.astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC))
+    return out

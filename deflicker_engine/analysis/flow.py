@@ -41,10 +41,11 @@ def pixel_grid(height: int, width: int) -> tuple:
     return np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
 
 
-def warp(image: np.ndarray, flow: np.ndarray, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
+def warp(image: np.ndarray, flow: np.ndarray, border: int = cv2.BORDER_REPLICATE,
+         interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
     """Sample `image` at x + flow(x): brings b into a's frame when flow is a->b."""
     gx, gy = pixel_grid(*flow.shape[:2])
-    return cv2.remap(image, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=border)
+    return cv2.remap(image, gx + flow[..., 0], gy + flow[..., 1], interpolation, borderMode=border)
 
 
 def consistency_mask(fwd: np.ndarray, bwd: np.ndarray, alpha: float = 0.01, beta: float = 0.5) -> np.ndarray:
@@ -67,7 +68,7 @@ def consistency_mask(fwd: np.ndarray, bwd: np.ndarray, alpha: float = 0.01, beta
 def shot_flows(frames: np.ndarray, on_pair=None) -> tuple:
     """Forward/backward flow and reliability masks between consecutive frames.
 
-    frames [T,h,w,3] float -> fwd, bwd [T-1,h,w,2] (t->t+1, t+1->t) and mask_fwd, mask_bwd [T-1,h,w].
+    frames [T,h,w,3] float -> fwd, bwd [T-1,h,w,2] (t->t+1, t+1->t) and mask_fwd, mask_bwd [T-1,h,w] uint8 0/1.
     `on_pair(t)` is called after each pair, for progress and cancellation.
     """
     engine = make_flow_engine()
@@ -76,7 +77,7 @@ def shot_flows(frames: np.ndarray, on_pair=None) -> tuple:
     h, w = frames.shape[1:3]
     fwd = np.zeros((n, h, w, 2), np.float32)
     bwd = np.zeros_like(fwd)
-    mask_f = np.zeros((n, h, w), np.float32)
+    mask_f = np.zeros((n, h, w), np.uint8)  # 0/1: a quarter of the memory of float
     mask_b = np.zeros_like(mask_f)
     for t in range(n):
         fwd[t] = compute_flow(gray[t], gray[t + 1], engine)

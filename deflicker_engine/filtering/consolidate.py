@@ -12,6 +12,9 @@ to full size, so it smooths the correction, never the user's full-resolution det
 """
 from __future__ import annotations
 
+from typing import Optional
+
+import cv2
 import numpy as np
 
 from ..analysis.flow import warp
@@ -24,7 +27,8 @@ def blend_weight(current: np.ndarray, previous: np.ndarray, mask: np.ndarray, st
                  tolerance: float) -> np.ndarray:
     """H x W x 1 weight of `previous`: strength where visible and agreeing, falling to 0 with disagreement."""
     disagreement = np.abs(previous - current).max(axis=2)
-    return (strength * mask * np.exp(-np.square(disagreement / tolerance)))[..., None].astype(np.float32)
+    agreement = np.exp(-np.square(disagreement / np.float32(tolerance)))
+    return (np.float32(strength) * mask.astype(np.float32) * agreement)[..., None]
 
 
 def _one_pass(frames: np.ndarray, flows_to_previous: np.ndarray, masks: np.ndarray, strength: float,
@@ -34,27 +38,31 @@ def _one_pass(frames: np.ndarray, flows_to_previous: np.ndarray, masks: np.ndarr
     for step, t in enumerate(order):
         current = frames[t].astype(np.float32)
         if previous is not None:
-            warped = warp(previous, flows_to_previous[step - 1])
+            # bicubic: a recursion re-warps its own output, and bilinear blur would pile up frame after frame
+            warped = warp(previous, flows_to_previous[step - 1], interpolation=cv2.INTER_CUBIC)
             current = current + blend_weight(current, warped, masks[step - 1], strength, tolerance) * (warped - current)
         previous = current
         yield t, current
 
 
-def consolidate(frames: np.ndarray, flows: tuple, strength: float = STRENGTH,
-                tolerance: float = TOLERANCE) -> np.ndarray:
-    """[T, h, w, 3] frames plus the shot's (fwd, bwd, mask_f, mask_b) flows -> consolidated float32 frames.
+def consolidate(frames: np.ndarray, flows: tuple, strength: float = STRENGTH, tolerance: float = TOLERANCE,
+                out: Optional[np.ndarray] = None) -> np.ndarray:
+    """[T, h, w, 3] frames plus the shot's (fwd, bwd, mask_f, mask_b) flows -> consolidated frames.
 
     fwd[t] / bwd[t] are the flows t -> t+1 / t+1 -> t at the frames' size, masks their reliability.
-    Memory: one extra float32 copy of the frames.
+    The result goes to `out` (any float dtype, e.g. the float16 analysis itself; not `frames`) or a new
+    float32 array: no other copy of the shot is made.
     """
     count = len(frames)
-    out = np.asarray(frames, np.float32).copy()
+    if out is None:
+        out = np.empty(frames.shape, np.float32)
     if count < 2 or strength <= 0:
+        out[...] = frames
         return out
     fwd, bwd, mask_f, mask_b = flows
     for t, forward in _one_pass(frames, bwd, mask_b, strength, tolerance, range(count)):
         out[t] = forward
     # backward: frame t is reached from t+1 through fwd[t] (t -> t+1), i.e. the reversed flow lists
     for t, backward in _one_pass(frames, fwd[::-1], mask_f[::-1], strength, tolerance, range(count - 1, -1, -1)):
-        out[t] = 0.5 * (out[t] + backward)
+        out[t] = 0.5 * (out[t].astype(np.float32) + backward)
     return out
