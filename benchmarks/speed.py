@@ -65,8 +65,8 @@ def make_clip(case: Case, folder: Path) -> Path:
         frames = add_flicker(clean, window=1, seed=0)
     else:
         supersample = 2 if case.width * case.height <= 640 * 360 else 1
-        clean = list(render_scene(case.frames, case.width, case.height, supersample=supersample))
-        frames = flicker_example(clean)
+        clean = render_scene(case.frames, case.width, case.height, supersample=supersample)
+        frames = flicker_example(clean)  # a frame at a time: a long 1080p clip never sits in memory
     write_mp4(frames, path)
     return path
 

@@ -21,7 +21,8 @@ necessarily scores far above 0.2, and W = 10 only shows between windows (a 10-fr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, List, Optional, Tuple
+from itertools import islice
+from typing import Iterable, Iterator, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -99,31 +100,49 @@ def flicker_field(shape: Tuple[int, int], rng: np.random.Generator, *, local: bo
     return FlickerField(gain, offset, colour_gains.astype(np.float32), field)
 
 
-def window_fields(count: int, shape: Tuple[int, int], window: int, seed: int, *, local: bool = True,
-                  colour: bool = True, strength: float = 1.0) -> List[FlickerField]:
-    """One FlickerField per frame; frames t and u share a field exactly when t // window == u // window."""
+def _check(window: int, strength: float) -> None:
     if window < 1:
         raise ParameterError(f"flicker window must be at least 1 frame, got {window}")
     if strength < 0:
         raise ParameterError(f"flicker strength must be >= 0, got {strength}")
-    fields: List[FlickerField] = []
-    for t in range(count):
+
+
+def _fields(shape: Tuple[int, int], window: int, seed: int, **draw) -> Iterator[FlickerField]:
+    """One field per frame, endlessly; each window's field comes from (seed, window index) alone."""
+    t = 0
+    while True:
         if t % window == 0:
-            rng = np.random.default_rng([int(seed), t // window])
-            current = flicker_field(shape, rng, local=local, colour=colour, strength=strength)
-        fields.append(current)
-    return fields
+            current = flicker_field(shape, np.random.default_rng([int(seed), t // window]), **draw)
+        yield current
+        t += 1
+
+
+def window_fields(count: int, shape: Tuple[int, int], window: int, seed: int, *, local: bool = True,
+                  colour: bool = True, strength: float = 1.0) -> List[FlickerField]:
+    """One FlickerField per frame; frames t and u share a field exactly when t // window == u // window."""
+    _check(window, strength)
+    return list(islice(_fields(shape, window, seed, local=local, colour=colour, strength=strength), count))
+
+
+def iter_flicker(frames: Iterable[np.ndarray], window: int, seed: int, *, local: bool = True,
+                 colour: bool = True, strength: float = 1.0) -> Iterator[np.ndarray]:
+    """add_flicker one frame at a time: long or large clips never sit in memory whole."""
+    _check(window, strength)
+
+    def flickering() -> Iterator[np.ndarray]:
+        fields = None
+        for frame in frames:
+            frame = np.asarray(frame, dtype=np.float32)
+            if fields is None:
+                fields = _fields(frame.shape[:2], window, seed, local=local, colour=colour, strength=strength)
+            yield next(fields).apply(frame)
+    return flickering()
 
 
 def add_flicker(frames: Iterable[np.ndarray], window: int, seed: int, *, local: bool = True,
                 colour: bool = True, strength: float = 1.0) -> List[np.ndarray]:
     """Flickering copies of clean float32 frames in [0, 1]; deterministic from seed."""
-    frames = [np.asarray(f, dtype=np.float32) for f in frames]
-    if not frames:
-        return []
-    fields = window_fields(len(frames), frames[0].shape[:2], window, seed,
-                           local=local, colour=colour, strength=strength)
-    return [field.apply(frame) for field, frame in zip(fields, frames)]
+    return list(iter_flicker(frames, window, seed, local=local, colour=colour, strength=strength))
 
 
 def apply_setting(frames: Iterable[np.ndarray], setting: FlickerSetting, seed: int = 0,

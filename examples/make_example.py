@@ -13,15 +13,16 @@ so the clean frames can be regenerated at any time for evaluation instead of bei
 from __future__ import annotations
 
 import argparse
+import itertools
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator, List, Tuple
+from typing import Iterable, Iterator, List, Tuple
 
 import cv2
 import numpy as np
 
-from deflicker_engine.synthetic import add_flicker
+from deflicker_engine.synthetic import iter_flicker
 
 HERE = Path(__file__).resolve().parent
 
@@ -275,26 +276,28 @@ def render_scene(count: int = 72, width: int = 480, height: int = 270, seed: int
         yield np.clip(frame, 0, 1).astype(np.float32)
 
 
-def flicker_example(clean: List[np.ndarray], seed: int = 7) -> List[np.ndarray]:
-    """Slow flicker redrawn every 3 frames on top of fast flicker redrawn every frame."""
-    slow = add_flicker(clean, window=3, seed=seed, local=True, colour=True, strength=1.0)
-    return add_flicker(slow, window=1, seed=seed + 1, local=True, colour=True, strength=0.7)
+def flicker_example(clean: Iterable[np.ndarray], seed: int = 7) -> Iterator[np.ndarray]:
+    """Slow flicker redrawn every 3 frames on top of fast flicker redrawn every frame, a frame at a time."""
+    slow = iter_flicker(clean, window=3, seed=seed, local=True, colour=True, strength=1.0)
+    return iter_flicker(slow, window=1, seed=seed + 1, local=True, colour=True, strength=0.7)
 
 
 # ----------------------------------------------------------------------------------------- writing
 
 
-def write_mp4(frames: List[np.ndarray], path: Path, fps: int = 24, crf: int = 16) -> None:
+def write_mp4(frames: Iterable[np.ndarray], path: Path, fps: int = 24, crf: int = 16) -> None:
     import av
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".partial" + path.suffix)
+    frames = iter(frames)
+    first = next(frames)
     with av.open(str(tmp), "w") as container:
         stream = container.add_stream("libx264", rate=Fraction(fps))
-        stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
+        stream.width, stream.height = first.shape[1], first.shape[0]
         stream.pix_fmt = "yuv420p"
         stream.options = {"crf": str(crf), "preset": "slow"}
-        for frame in frames:
+        for frame in itertools.chain([first], frames):
             rgb = (np.clip(frame, 0, 1) * 255 + 0.5).astype(np.uint8)
             for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
                 container.mux(packet)
@@ -323,7 +326,7 @@ def main(argv=None) -> int:
     parser.add_argument("--no-video", action="store_true", help="skip the mp4 (with --clean: clean frames only)")
     args = parser.parse_args(argv)
     clean = list(render_scene(args.frames, args.width, args.height, seed=args.seed))
-    flickering = flicker_example(clean, seed=args.seed)
+    flickering = list(flicker_example(clean, seed=args.seed))
     if not args.no_video:
         write_mp4(flickering, args.out)
         print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")
