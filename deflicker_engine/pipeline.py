@@ -146,7 +146,8 @@ class Deflicker:
             with _timed(seconds, "refine"):
                 refined = self._refine(filtered, flows, params, progress, cancel, done, info.count)
                 del filtered
-                consolidate(refined, flows, params.consolidation, out=targets[start:stop])
+                consolidate(refined, flows, params.consolidation, out=targets[start:stop],
+                            on_frame=lambda t: check_cancel(cancel))
         return ClipAnalysis(info.count, info.height, info.width, shots, targets, as_dict(params), seconds)
 
     def _atlas_frames(self, shot: np.ndarray, flows, params: AnalysisParams, slow_sigma: float, progress,

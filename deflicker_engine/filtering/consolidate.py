@@ -12,7 +12,7 @@ to full size, so it smooths the correction, never the user's full-resolution det
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import cv2
 import numpy as np
@@ -32,10 +32,11 @@ def blend_weight(current: np.ndarray, previous: np.ndarray, mask: np.ndarray, st
 
 
 def _one_pass(frames: np.ndarray, flows_to_previous: np.ndarray, masks: np.ndarray, strength: float,
-              tolerance: float, order: range):
+              tolerance: float, order: range, on_frame: Callable[[int], None]):
     """Yield (t, blended frame t) in `order`, each blended with the previous yielded result."""
     previous = None
     for step, t in enumerate(order):
+        on_frame(t)
         current = frames[t].astype(np.float32)
         if previous is not None:
             # bicubic: a recursion re-warps its own output, and bilinear blur would pile up frame after frame
@@ -46,12 +47,13 @@ def _one_pass(frames: np.ndarray, flows_to_previous: np.ndarray, masks: np.ndarr
 
 
 def consolidate(frames: np.ndarray, flows: tuple, strength: float = STRENGTH, tolerance: float = TOLERANCE,
-                out: Optional[np.ndarray] = None) -> np.ndarray:
+                out: Optional[np.ndarray] = None, on_frame: Callable[[int], None] = lambda t: None) -> np.ndarray:
     """[T, h, w, 3] frames plus the shot's (fwd, bwd, mask_f, mask_b) flows -> consolidated frames.
 
     fwd[t] / bwd[t] are the flows t -> t+1 / t+1 -> t at the frames' size, masks their reliability.
     The result goes to `out` (any float dtype, e.g. the float16 analysis itself; not `frames`) or a new
-    float32 array: no other copy of the shot is made.
+    float32 array: no other copy of the shot is made. `on_frame(t)` runs before each frame of each pass,
+    for cancellation.
     """
     count = len(frames)
     if out is None:
@@ -60,9 +62,10 @@ def consolidate(frames: np.ndarray, flows: tuple, strength: float = STRENGTH, to
         out[...] = frames
         return out
     fwd, bwd, mask_f, mask_b = flows
-    for t, forward in _one_pass(frames, bwd, mask_b, strength, tolerance, range(count)):
+    for t, forward in _one_pass(frames, bwd, mask_b, strength, tolerance, range(count), on_frame):
         out[t] = forward
     # backward: frame t is reached from t+1 through fwd[t] (t -> t+1), i.e. the reversed flow lists
-    for t, backward in _one_pass(frames, fwd[::-1], mask_f[::-1], strength, tolerance, range(count - 1, -1, -1)):
+    for t, backward in _one_pass(frames, fwd[::-1], mask_f[::-1], strength, tolerance, range(count - 1, -1, -1),
+                                  on_frame):
         out[t] = 0.5 * (out[t].astype(np.float32) + backward)
     return out

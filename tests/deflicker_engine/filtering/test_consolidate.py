@@ -82,3 +82,21 @@ def test_the_result_can_go_straight_into_a_float16_analysis():
     half = np.empty(frames.shape, np.float16)
     consolidate(frames, flows, out=half)
     np.testing.assert_allclose(half.astype(np.float32), consolidate(frames, flows), atol=2e-3)
+
+
+def test_a_cancel_raised_between_frames_stops_it():
+    frames = _leftover(textured_scene(10, 32, 48, seed=11))
+    seen = []
+
+    def on_frame(t):
+        seen.append(t)
+        if len(seen) == 14:   # in the backward pass
+            raise KeyboardInterrupt
+
+    try:
+        consolidate(frames, _pan_flows(10, 32, 48), on_frame=on_frame)
+    except KeyboardInterrupt:
+        pass
+    else:
+        raise AssertionError("on_frame's exception did not stop consolidation")
+    assert seen[:10] == list(range(10)) and seen[10:] == [9, 8, 7, 6]
