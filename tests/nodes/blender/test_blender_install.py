@@ -4,13 +4,13 @@ extension enabled by real Blender."""
 import hashlib
 import importlib.util
 import os
-import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.nodes.fake_python import fake_host_python
 from tests.server.procs import REPO
 
 from .conftest import bpy_params, bpy_pythons, dead_address, run_in_blender
@@ -109,13 +109,7 @@ def test_dry_run_changes_nothing(config):
 
 def test_blender_python_installs_pyzmq_and_msgpack_into_vendor(config, tmp_path):
     log = tmp_path / "pip-argv.txt"
-    fake = tmp_path / "blender-python"
-    fake.write_text("#!{}\nimport os, sys\nopen({!r}, 'a').write(' '.join(sys.argv[1:]) + '\\n')\n"
-                    "target = sys.argv[sys.argv.index('--target') + 1]\n"
-                    "for m in ('zmq', 'msgpack'):\n"
-                    "    os.makedirs(os.path.join(target, m), exist_ok=True)\n"
-                    "    open(os.path.join(target, m, '__init__.py'), 'w').close()\n".format(sys.executable, str(log)))
-    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    fake = fake_host_python(tmp_path / "blender-python", log)
     before = tree_state(config)
     text = install("--blender-config", config, "--blender-python", fake)
     vendor = config / ADDON / "vendor"

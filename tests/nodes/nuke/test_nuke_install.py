@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.nodes.fake_python import fake_host_python
 from tests.server.procs import REPO
 
 INSTALL = REPO / "install" / "nuke" / "install.py"
@@ -82,18 +83,11 @@ def test_user_files_and_lines_added_later_survive_uninstall(home):
 
 def test_nuke_python_gets_pyzmq_and_msgpack_in_the_vendor_folder(home, tmp_path):
     log = tmp_path / "pip-args.txt"
-    fake = tmp_path / "nuke-python"
-    fake.write_text("#!{}\nimport os, sys\nopen({!r}, 'w').write(' '.join(sys.argv[1:]))\n"
-                    "target = sys.argv[sys.argv.index('--target') + 1]\n"
-                    "for package in ('zmq', 'msgpack'):\n"
-                    "    os.makedirs(os.path.join(target, package))\n"
-                    "    open(os.path.join(target, package, '__init__.py'), 'w').close()\n".format(sys.executable,
-                                                                                              str(log)))
-    fake.chmod(0o755)
+    fake = fake_host_python(tmp_path / "nuke-python", log)
     before = _tree(home.parent)
     _run("--nuke-dir", home, "--nuke-python", fake)
     vendor = home / "deflicker" / "vendor"
-    assert log.read_text() == "-m pip install --target {} pyzmq msgpack".format(vendor)
+    assert log.read_text() == "-m pip install --target {} pyzmq msgpack\n".format(vendor)
     assert (vendor / "zmq" / "__init__.py").is_file() and (vendor / "msgpack" / "__init__.py").is_file()
     assert "sys.path.insert(0, {!r})".format(str(vendor)) in (home / "init.py").read_text()
     log.unlink()
