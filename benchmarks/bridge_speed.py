@@ -30,7 +30,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import bridge  # noqa: E402
+import deflicker_bridge as bridge  # noqa: E402
 from tests.server.procs import ServerProcess  # noqa: E402
 
 FAKE = "tests.server.server_fakes:FakeEngine"

@@ -1,6 +1,6 @@
 """Client side of the deflicker server, for host nodes: pure Python 3.7+, pyzmq and msgpack, numpy optional.
 
-    from bridge import ensure_server
+    from deflicker_bridge import ensure_server
     with ensure_server() as server, server.connect() as conn:
         effect = conn.describe()                 # Effect: params (Param: type, default, min, max, label)
         clip = conn.open(path="/shots/a/plate.%04d.exr")

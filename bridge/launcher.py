@@ -27,14 +27,14 @@ def server_command():
         return shlex.split(explicit)
     python = os.environ.get("DEFLICKER_PYTHON")
     if python:
-        return [python, "-m", "server"]
+        return [python, "-m", "deflicker_server"]
     found = shutil.which("deflicker")
     if found:
         return [found, "serve"]
     try:
         import importlib.util
-        if importlib.util.find_spec("server.cli") and importlib.util.find_spec("deflicker_engine"):
-            return [sys.executable, "-m", "server"]
+        if importlib.util.find_spec("deflicker_server.cli") and importlib.util.find_spec("deflicker_engine"):
+            return [sys.executable, "-m", "deflicker_server"]
     except (ImportError, ValueError):
         pass
     raise ServerUnavailable("cannot find the deflicker server: install it, or set DEFLICKER_PYTHON to a Python "

@@ -1,4 +1,4 @@
-"""`python -m server [options]`: the resident server without the `deflicker` launcher."""
+"""`python -m deflicker_server [options]`: the resident server without the `deflicker` launcher."""
 import sys
 
 from .cli import main

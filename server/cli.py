@@ -1,4 +1,4 @@
-"""`deflicker serve` and `deflicker status` (also `python -m server` for serve alone).
+"""`deflicker serve` and `deflicker status` (also `python -m deflicker_server` for serve alone).
 
 Roots: client paths must resolve inside them. Default, for a loopback bind only: the user's home
 and the cache folder (any local process can read those anyway). A non-loopback bind must name its
@@ -143,7 +143,7 @@ def format_status(st: Dict[str, Any]) -> str:
 
 
 def status(args: argparse.Namespace) -> int:
-    from bridge import Connection, CurveKeys, ServerUnavailable
+    from deflicker_bridge import Connection, CurveKeys, ServerUnavailable
 
     curve = None
     if args.curve_server_key or args.curve_client_key:
@@ -175,12 +175,12 @@ def register_status(subparsers) -> None:
     parser.set_defaults(func=status)
 
 
-# ------------------------------------------------------------------------------------------ python -m server
+# ------------------------------------------------------------------------------------------ python -m deflicker_server
 def main(argv: Optional[List[str]] = None) -> int:
-    """`python -m server [serve options]`: what bridge.ensure_server runs when no `deflicker` is on PATH."""
+    """`python -m deflicker_server [serve options]`: what bridge.ensure_server runs when no `deflicker` is on PATH."""
     from deflicker_engine.errors import DeflickerError
 
-    parser = argparse.ArgumentParser(prog="python -m server", description="Run the resident deflicker server.")
+    parser = argparse.ArgumentParser(prog="python -m deflicker_server", description="Run the resident deflicker server.")
     add_serve_arguments(parser)
     args = parser.parse_args(argv)
     try:

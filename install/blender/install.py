@@ -94,7 +94,7 @@ def planned_files():
             files[name] = os.path.join(ADDON_SOURCE, name)
     for name in sorted(os.listdir(BRIDGE_SOURCE)):
         if name.endswith(".py"):
-            files["vendor/bridge/" + name] = os.path.join(BRIDGE_SOURCE, name)
+            files["vendor/deflicker_bridge/" + name] = os.path.join(BRIDGE_SOURCE, name)
     return files
 
 

@@ -23,7 +23,7 @@ import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SOURCES = ((os.path.join(REPO, "nodes", "nuke", "deflicker_node"), "deflicker_node"),
-           (os.path.join(REPO, "bridge"), "bridge"))
+           (os.path.join(REPO, "bridge"), "deflicker_bridge"))
 PLUGIN = "deflicker"
 MANIFEST = "install-manifest.json"
 BEGIN = "# >>> deflicker (added by install/nuke/install.py; remove with install.py --uninstall) >>>\n"

@@ -27,7 +27,7 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAUNCHER = os.path.join(REPO, "nodes", "resolve", "Deflicker.py")
 PACKAGES = (("deflicker_resolve", os.path.join(REPO, "nodes", "resolve", "deflicker_resolve")),
-            ("bridge", os.path.join(REPO, "bridge")))
+            ("deflicker_bridge", os.path.join(REPO, "bridge")))
 LIB_LINE = "LIB_DIR = None"
 MANIFEST = "install-manifest.json"
 VENDOR = "vendor"

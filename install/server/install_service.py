@@ -39,9 +39,9 @@ def run_command(argv: Sequence[str]) -> Tuple[int, str]:
 
 
 def server_argv(args: argparse.Namespace, python: str = sys.executable) -> List[str]:
-    """The command the service runs: `deflicker serve` beside this Python, else `python -m server`."""
+    """The command the service runs: `deflicker serve` beside this Python, else `python -m deflicker_server`."""
     launcher = Path(python).parent / "deflicker"
-    argv = [str(launcher), "serve"] if launcher.is_file() else [python, "-m", "server"]
+    argv = [str(launcher), "serve"] if launcher.is_file() else [python, "-m", "deflicker_server"]
     argv += ["--bind", args.bind, "--device", args.device]
     if args.cache_dir:
         argv += ["--cache-dir", str(Path(args.cache_dir).expanduser().resolve())]

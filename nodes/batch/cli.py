@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List
 
-import bridge
+import deflicker_bridge as bridge
 
 from .manifest import Manifest
 from .runner import QuietDisplay, TqdmDisplay, run_batch, summary

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-import bridge
+import deflicker_bridge as bridge
 
 from .manifest import Manifest
 from .shots import Shot

@@ -6,7 +6,7 @@ server that already answers; `specs` turns each Param into what `bpy.props` need
 import json
 import os
 
-import bridge
+import deflicker_bridge as bridge
 
 PREFIX = "fx_"  # keeps parameter names clear of Node's own attributes (name, label, width...)
 KINDS = {"boolean": "BOOLEAN", "integer": "INT", "double": "FLOAT"}

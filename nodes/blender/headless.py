@@ -6,7 +6,7 @@ job's failure (its `message` says what went wrong, as the UI would report it).
 """
 import time
 
-import bridge
+import deflicker_bridge as bridge
 
 from . import paths, runtime, sources
 

@@ -3,7 +3,7 @@
 All frames here are scene frames except `start`/`stop`, the positions in the source the server
 opens (docs/protocol.md: positions, 0 = the source's first frame).
 """
-import bridge
+import deflicker_bridge as bridge
 
 from .sources import MediaError
 

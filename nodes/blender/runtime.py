@@ -7,7 +7,7 @@ has succeeded and its frames are loaded, so a failure or a cancel leaves the tre
 import os
 
 import bpy
-import bridge
+import deflicker_bridge as bridge
 
 from . import effect_props, node as deflicker_node, paths, sources, tree as trees
 from .plan import make_plan

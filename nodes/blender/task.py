@@ -5,7 +5,7 @@ finished; a failure becomes a message for the user, never an exception in the ho
 """
 import os
 
-import bridge
+import deflicker_bridge as bridge
 
 from . import messages
 from .sources import result_files

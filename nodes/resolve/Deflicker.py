@@ -14,7 +14,7 @@ try:
 except ImportError:         # pragma: no cover - Python 2
     import __builtin__ as _builtins
 
-LIB_DIR = None  # set by install/resolve/install.py: the folder with deflicker_resolve/, bridge/ and vendor/
+LIB_DIR = None  # set by install/resolve/install.py: the folder with deflicker_resolve/, deflicker_bridge/ and vendor/
 
 
 def _deflicker_library_paths():

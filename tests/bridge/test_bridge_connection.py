@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import zmq
 
-import bridge
-from bridge.connection import Connection
+import deflicker_bridge as bridge
+from deflicker_bridge.connection import Connection
 from tests.server.procs import free_port
 
 

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-import bridge
-from bridge.effect import Effect, Param
-from bridge.frames import as_frame
+import deflicker_bridge as bridge
+from deflicker_bridge.effect import Effect, Param
+from deflicker_bridge.frames import as_frame
 
 DESCRIBE = {"effect": {"name": "Deflicker", "label": "Deflicker", "clips": [{"name": "Source"}], "params": [
     {"name": "working_size", "type": "integer", "default": 448, "min": 128, "max": 1024, "label": "Working size",

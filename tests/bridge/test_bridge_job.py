@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-import bridge
-from bridge.job import CANCELLED, DONE, FAILED, Job, overall_fraction, with_handles
+import deflicker_bridge as bridge
+from deflicker_bridge.job import CANCELLED, DONE, FAILED, Job, overall_fraction, with_handles
 from deflicker_engine.io import open_source
 from tests.conftest import flicker, textured_scene
 from tests.server.procs import CHEAP, free_port, module_server, write_png_sequence

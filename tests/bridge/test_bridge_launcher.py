@@ -4,8 +4,8 @@ import sys
 
 import pytest
 
-import bridge
-from bridge.launcher import ensure_server, server_command
+import deflicker_bridge as bridge
+from deflicker_bridge.launcher import ensure_server, server_command
 from tests.server.procs import FAKE_ENGINE, REPO, ServerProcess, free_port
 
 
@@ -17,7 +17,7 @@ def env_for_server(monkeypatch):
 
 def test_starts_a_server_when_none_answers_and_stops_it(tmp_path, env_for_server):
     address = f"tcp://127.0.0.1:{free_port()}"
-    command = [sys.executable, "-m", "server", "--engine", FAKE_ENGINE]
+    command = [sys.executable, "-m", "deflicker_server", "--engine", FAKE_ENGINE]
     handle = ensure_server(address, cache_dir=tmp_path / "cache", roots=[tmp_path], idle_exit=60, command=command,
                            timeout=60)
     try:
@@ -55,11 +55,11 @@ def test_remote_addresses_are_never_started_here():
 
 
 def test_the_server_command_is_found_in_order(monkeypatch):
-    monkeypatch.setenv("DEFLICKER_SERVER_COMMAND", "/opt/x/bin/python -m server --device cpu")
-    assert server_command() == ["/opt/x/bin/python", "-m", "server", "--device", "cpu"]
+    monkeypatch.setenv("DEFLICKER_SERVER_COMMAND", "/opt/x/bin/python -m deflicker_server --device cpu")
+    assert server_command() == ["/opt/x/bin/python", "-m", "deflicker_server", "--device", "cpu"]
     monkeypatch.delenv("DEFLICKER_SERVER_COMMAND")
     monkeypatch.setenv("DEFLICKER_PYTHON", "/opt/py/bin/python3")
-    assert server_command() == ["/opt/py/bin/python3", "-m", "server"]
+    assert server_command() == ["/opt/py/bin/python3", "-m", "deflicker_server"]
     monkeypatch.delenv("DEFLICKER_PYTHON")
     command = server_command()
     assert command[-1] in ("serve", "server") and os.path.exists(command[0])

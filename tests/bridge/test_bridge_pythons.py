@@ -33,10 +33,10 @@ STUB_ZMQ = textwrap.dedent("""
 
 EXERCISE = textwrap.dedent("""
     import sys
-    import bridge
-    from bridge import wire, errors
-    from bridge.effect import Effect
-    from bridge.frames import Frame, as_frame, numpy_or_none
+    import deflicker_bridge as bridge
+    from deflicker_bridge import wire, errors
+    from deflicker_bridge.effect import Effect
+    from deflicker_bridge.frames import Frame, as_frame, numpy_or_none
     assert numpy_or_none() is None
     header = wire.unpack(wire.pack(wire.request("open", 3, "s", 1, {"source": {"path": "/a"}},
                                                 [wire.descriptor((2, 2, 3), "uint8")])))
@@ -88,7 +88,7 @@ def test_bridge_compiles_imports_and_works_without_numpy(version, tmp_path):
                                str(path)], capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, f"{path.name} does not compile on {version}: {done.stderr}"
     site = tmp_path / "site"
-    shutil.copytree(REPO / "bridge", site / "bridge", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "bridge", site / "deflicker_bridge", ignore=shutil.ignore_patterns("__pycache__"))
     (site / "zmq").mkdir()
     (site / "zmq" / "__init__.py").write_text(STUB_ZMQ)
     (site / "numpy.py").write_text("raise ImportError('numpy is not bundled here')\n")

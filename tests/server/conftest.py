@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from server.app import Server
-from server.config import ServerConfig
+from deflicker_server.app import Server
+from deflicker_server.config import ServerConfig
 from tests.server.procs import free_port, server_factory  # noqa: F401  (fixture)
 from tests.server.server_fakes import FakeEngine
 

@@ -18,8 +18,8 @@ import cv2
 import numpy as np
 import pytest
 
-from bridge import Connection
-from bridge.launcher import answers
+from deflicker_bridge import Connection
+from deflicker_bridge.launcher import answers
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE_ENGINE = "tests.server.server_fakes:FakeEngine"
@@ -43,7 +43,7 @@ def engine_spec(kind: Optional[str] = None) -> Optional[str]:
 
 
 class ServerProcess:
-    """`python -m server` on 127.0.0.1:<free port> with its cache and roots under a tmp folder."""
+    """`python -m deflicker_server` on 127.0.0.1:<free port> with its cache and roots under a tmp folder."""
 
     def __init__(self, tmp: Path, engine: Optional[str] = "default", cache: Optional[Path] = None,
                  roots: Sequence[Path] = (), extra: Sequence[str] = (), env: Optional[Dict[str, str]] = None,
@@ -63,7 +63,7 @@ class ServerProcess:
         self.log = self.tmp / f"server-{self.port}.stderr"
 
     def argv(self) -> List[str]:
-        argv = [sys.executable, "-m", "server", "--bind", self.address, "--cache-dir", str(self.cache),
+        argv = [sys.executable, "-m", "deflicker_server", "--bind", self.address, "--cache-dir", str(self.cache),
                 "--device", "cpu", "--client-timeout", str(self.client_timeout)]
         for root in self.roots:
             argv += ["--root", str(root)]

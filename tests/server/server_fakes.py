@@ -15,7 +15,7 @@ import numpy as np
 
 from deflicker_engine.errors import InputError
 from deflicker_engine.progress import check_cancel
-from server.engine_adapter import EngineIO
+from deflicker_server.engine_adapter import EngineIO
 
 
 class FakeAnalysis:

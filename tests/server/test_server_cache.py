@@ -3,8 +3,8 @@ import os
 
 import numpy as np
 
-from server.cache import AnalysisCache
-from server.fingerprint import StreamHasher, analysis_key, files_fingerprint, stat_signature
+from deflicker_server.cache import AnalysisCache
+from deflicker_server.fingerprint import StreamHasher, analysis_key, files_fingerprint, stat_signature
 from tests.server.server_fakes import FakeAnalysis, FakeEngine
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from deflicker_engine.cli import main
 from deflicker_engine.errors import ParameterError
-from server.cli import add_serve_arguments, config_from_args
+from deflicker_server.cli import add_serve_arguments, config_from_args
 
 
 def _config(*argv):
@@ -43,7 +43,7 @@ def test_generate_keys_writes_two_pairs(tmp_path, capsys):
 
 def test_status_prints_what_the_server_holds(inprocess, tmp_path, capsys):
     srv = inprocess()
-    import bridge
+    import deflicker_bridge as bridge
     from tests.server.procs import write_png_sequence
     from tests.conftest import textured_scene
     shot = write_png_sequence(tmp_path / "shot", textured_scene(4, 16, 24))

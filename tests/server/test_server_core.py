@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import zmq
 
-import bridge
+import deflicker_bridge as bridge
 from tests.conftest import flicker, textured_scene
 from tests.server.procs import write_png_sequence
 

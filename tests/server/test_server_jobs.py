@@ -1,7 +1,7 @@
 """The fair queue: round-robin across sessions, FIFO within one, parking on credit."""
 import threading
 
-from server.jobs import FairQueue, Job, progress_sink
+from deflicker_server.jobs import FairQueue, Job, progress_sink
 
 
 def _job(session, rid):

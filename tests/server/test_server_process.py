@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import zmq
 
-import bridge
+import deflicker_bridge as bridge
 from tests.conftest import flicker, textured_scene
 from tests.server.procs import CHEAP, FAKE_ENGINE, REPO, ServerProcess, free_port, write_png_sequence
 
@@ -140,7 +140,7 @@ def test_an_oversized_buffer_disconnects_only_its_sender(shared):
 
 CLIENT = textwrap.dedent("""
     import sys, time
-    import bridge
+    import deflicker_bridge as bridge
     conn = bridge.Connection(sys.argv[1], timeout=30)
     clip = conn.open(path=sys.argv[2])
     for frame in clip.render(window=1, params={params!r}):
@@ -242,7 +242,7 @@ def test_a_render_resumes_on_a_restarted_server(server_factory, tmp_path):
 
 def test_a_network_bind_without_keys_is_refused(tmp_path):
     port = free_port()
-    done = subprocess.run([sys.executable, "-m", "server", "--bind", f"tcp://0.0.0.0:{port}", "--root", str(tmp_path),
+    done = subprocess.run([sys.executable, "-m", "deflicker_server", "--bind", f"tcp://0.0.0.0:{port}", "--root", str(tmp_path),
                            "--cache-dir", str(tmp_path / "cache")], cwd=REPO, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 1 and "CurveZMQ" in done.stderr
@@ -251,7 +251,7 @@ def test_a_network_bind_without_keys_is_refused(tmp_path):
 def test_curve_admits_only_authorised_keys(server_factory, tmp_path):
     keys, stranger, clients = tmp_path / "keys", tmp_path / "stranger", tmp_path / "clients"
     for folder in (keys, stranger):
-        subprocess.run([sys.executable, "-m", "server", "--generate-keys", str(folder)], cwd=REPO, check=True,
+        subprocess.run([sys.executable, "-m", "deflicker_server", "--generate-keys", str(folder)], cwd=REPO, check=True,
                        capture_output=True, timeout=60)
     clients.mkdir()
     os.replace(keys / "client.key", clients / "client.key")

@@ -4,8 +4,8 @@ import os
 import pytest
 
 from deflicker_engine.errors import ParameterError
-from server.errors import RequestError
-from server.security import Roots, check_bind, generate_keys, is_loopback
+from deflicker_server.errors import RequestError
+from deflicker_server.security import Roots, check_bind, generate_keys, is_loopback
 
 
 @pytest.mark.parametrize("bind, local", [

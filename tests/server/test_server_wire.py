@@ -2,9 +2,9 @@
 import msgpack
 import pytest
 
-from server import wire
-from server.config import Limits
-from server.errors import RequestError
+from deflicker_server import wire
+from deflicker_server.config import Limits
+from deflicker_server.errors import RequestError
 
 LIMITS = Limits(max_header_bytes=1024, max_parts=3, max_part_bytes=1 << 20, max_message_bytes=1000)
 

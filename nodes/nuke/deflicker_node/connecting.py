@@ -6,7 +6,7 @@ what to do.
 """
 from typing import Callable, Sequence
 
-import bridge
+import deflicker_bridge as bridge
 
 def no_server_message(address: str, start_server: bool, reason: str = "") -> str:
     if start_server:

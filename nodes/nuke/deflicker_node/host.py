@@ -10,7 +10,7 @@ nuke.executeInMainThread. knobChanged only marks the result out of date: no netw
 import functools
 import os
 
-import bridge
+import deflicker_bridge as bridge
 import nuke
 
 from . import connecting, files, knobspec, plan, runner

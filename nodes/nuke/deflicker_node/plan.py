@@ -9,7 +9,7 @@ import re
 import time
 from typing import Dict, Optional
 
-import bridge
+import deflicker_bridge as bridge
 
 CACHE_ENV = "DEFLICKER_NUKE_CACHE"
 ADDRESS_ENV = "DEFLICKER_ADDRESS"

@@ -8,7 +8,7 @@ the main thread only.
 import threading
 from typing import Callable, Dict, Optional
 
-from bridge.job import DONE, FAILED, JobStatus
+from deflicker_bridge.job import DONE, FAILED, JobStatus
 
 POLL_SECONDS = 0.1
 

@@ -8,7 +8,7 @@ import argparse
 import os
 import sys
 
-import bridge
+import deflicker_bridge as bridge
 
 from . import dialog, run as runs, window
 from .edit import has

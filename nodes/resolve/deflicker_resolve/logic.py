@@ -18,7 +18,7 @@ Frame conventions this module relies on (sources in docs/hosts/resolve.md, "How 
 import os
 import re
 
-from bridge import RangeError, with_handles
+from deflicker_bridge import RangeError, with_handles
 
 BIN_NAME = "Deflicker"
 OUTPUT_FOLDER = "Deflicker"

@@ -8,7 +8,7 @@ run added (placed clips, new tracks, imported clips, the bin, rendered files) is
 import os
 import sys
 
-import bridge
+import deflicker_bridge as bridge
 
 from . import edit, logic
 

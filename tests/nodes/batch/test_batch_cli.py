@@ -64,7 +64,7 @@ def test_batch_starts_a_server_when_none_answers_and_stops_it(tmp_path, monkeypa
     assert main(["batch", str(shot), "-o", str(tmp_path / "out"), "--server", address, "--quiet"]) == 0
     assert "1 done" in capsys.readouterr().out
     assert len(os.listdir(tmp_path / "out" / "sh")) == 5
-    from bridge.launcher import answers
+    from deflicker_bridge.launcher import answers
     assert not answers(address, 0.5)
 
 

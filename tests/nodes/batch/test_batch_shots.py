@@ -1,8 +1,8 @@
 """Which shots a command line names, and where their outputs go."""
 from pathlib import Path
 
-from nodes.batch.manifest import Manifest
-from nodes.batch.shots import assign_outputs, collect, expand
+from deflicker_nodes.batch.manifest import Manifest
+from deflicker_nodes.batch.shots import assign_outputs, collect, expand
 
 
 def _touch(path: Path, data: bytes = b"x") -> Path:

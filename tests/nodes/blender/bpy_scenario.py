@@ -39,7 +39,7 @@ def snapshot(tree):
 
 
 def compositor_setup(scene, width, height, first, last):
-    from nodes.blender import tree as trees
+    from deflicker_nodes.blender import tree as trees
     scene.render.resolution_x, scene.render.resolution_y = width, height
     scene.render.resolution_percentage = 100
     scene.frame_start, scene.frame_end = first, last
@@ -63,10 +63,10 @@ def set_params(node, values):
 
 
 def node_scenario(args, out):
-    import nodes.blender as package
+    import deflicker_nodes.blender as package
     os.environ["DEFLICKER_ADDRESS"] = args["dead_address"]   # no server, no cache: no parameters yet
     package.register()
-    from nodes.blender import addon, headless, node as dnode, tree as trees
+    from deflicker_nodes.blender import addon, headless, node as dnode, tree as trees
 
     out["params_without_server"] = addon.session().effect
     try:
@@ -195,10 +195,10 @@ def node_scenario(args, out):
 
 def frames_scenario(args, out):
     """For each case: the file Blender shows at each scene frame vs the position SourceMap predicts."""
-    from nodes.blender import sources
+    from deflicker_nodes.blender import sources
     scene = bpy.context.scene
     tree = compositor_setup(scene, args["width"], args["height"], 1, 1)
-    from nodes.blender import tree as trees
+    from deflicker_nodes.blender import tree as trees
     target = trees.output_input(tree)
     results = out["cases"] = []
     for case in args["cases"]:
@@ -249,7 +249,7 @@ def installed_scenario(args, out):
     del sys.modules["zmq"]
 
     addon_utils.enable(module, default_set=True, handle_error=None)
-    out["bridge_file"] = sys.modules["bridge"].__file__ if "bridge" in sys.modules else None
+    out["bridge_file"] = sys.modules["deflicker_bridge"].__file__ if "deflicker_bridge" in sys.modules else None
     prefs = bpy.context.preferences.addons.get(module)
     out["has_prefs"] = prefs is not None and prefs.preferences is not None
     out["prefs"] = {"address": prefs.preferences.address, "start_server": prefs.preferences.start_server,
@@ -325,9 +325,9 @@ class CheckedOperator(object):
 def ui_scenario(args, out):
     """Every draw function of the add-on, in each state, against CheckedLayout."""
     import types
-    import nodes.blender as package
+    import deflicker_nodes.blender as package
     package.register()
-    from nodes.blender import headless, node as dnode, panel
+    from deflicker_nodes.blender import headless, node as dnode, panel
     calls, errors = [], []
     context = bpy.context
     scene = context.scene
@@ -357,7 +357,7 @@ def ui_scenario(args, out):
     name = node.name
     del node, runner
     package.unregister()                            # a description in the cache: the parameters are drawn
-    from nodes.blender import paths
+    from deflicker_nodes.blender import paths
     os.makedirs(os.path.dirname(paths.effect_cache_path()), exist_ok=True)
     with open(paths.effect_cache_path(), "w") as handle:
         json.dump(args["described"], handle)
@@ -374,7 +374,7 @@ def ui_scenario(args, out):
     out["node_icon_ok"] = dnode.DeflickerNodeBase.bl_icon in bpy.types.UILayout.bl_rna.functions["label"].parameters[
         "icon"].enum_items.keys()
     package.unregister()
-    from nodes.blender import missing
+    from deflicker_nodes.blender import missing
     missing.register(["zmq"])
     missing.NODE_PT_deflicker_missing.draw(types.SimpleNamespace(layout=CheckedLayout(calls, errors)), context)
     missing.unregister()

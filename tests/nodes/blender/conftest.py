@@ -53,7 +53,8 @@ def run_in_blender(python, scenario, args, tmp, env=None, timeout=300, repo_on_p
     full_env = dict(os.environ, **(env or {}))
     full_env.pop("PYTHONPATH", None)
     if repo_on_path:
-        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(installed_names(tmp)), str(REPO),
+                                                               os.environ.get("PYTHONPATH")]))
     done = subprocess.run([python, str(SCENARIO), scenario, str(args_path)], cwd=str(tmp), env=full_env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
     log = done.stdout.decode("utf-8", "replace")
@@ -62,6 +63,17 @@ def run_in_blender(python, scenario, args, tmp, env=None, timeout=300, repo_on_p
         raise AssertionError("Blender scenario {} wrote no result (exit {}):\n{}".format(scenario, done.returncode,
                                                                                        log[-4000:]))
     return json.loads(Path(args["result"]).read_text())
+
+
+def installed_names(tmp):
+    """A folder where the repo's packages have their installed names (deflicker_nodes, deflicker_bridge),
+    as links: the bpy venvs do not have our package installed."""
+    folder = tmp / "installed-names"
+    folder.mkdir(exist_ok=True)
+    for name, source in (("deflicker_nodes", "nodes"), ("deflicker_bridge", "bridge")):
+        if not (folder / name).exists():
+            (folder / name).symlink_to(REPO / source, target_is_directory=True)
+    return folder
 
 
 server = module_server("blender-server", whole_tmp=True)

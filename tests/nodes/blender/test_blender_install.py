@@ -68,9 +68,9 @@ def test_install_twice_then_uninstall_restores_every_byte(config):
     addon = config / ADDON
     assert (addon / "__init__.py").read_bytes() == (REPO / "nodes" / "blender" / "__init__.py").read_bytes()
     assert (addon / "blender_manifest.toml").is_file()
-    assert (addon / "vendor" / "bridge" / "job.py").read_bytes() == (REPO / "bridge" / "job.py").read_bytes()
-    assert not (addon / "vendor" / "bridge" / "job.py").is_symlink()
-    assert "write {}".format(addon / "vendor" / "bridge" / "job.py") in first
+    assert (addon / "vendor" / "deflicker_bridge" / "job.py").read_bytes() == (REPO / "bridge" / "job.py").read_bytes()
+    assert not (addon / "vendor" / "deflicker_bridge" / "job.py").is_symlink()
+    assert "write {}".format(addon / "vendor" / "deflicker_bridge" / "job.py") in first
     assert "-m pip install --target {} pyzmq msgpack".format(addon / "vendor") in first
     assert "bl_ext.user_default.deflicker" in first
 
@@ -138,7 +138,7 @@ def test_legacy_layout_and_default_config_discovery(tmp_path):
     assert os.listdir(str(home / ".config" / "blender" / "3.6")) == []
     config = home / ".config" / "blender" / "4.5"
     text = install("--blender-config", config, "--legacy")
-    assert (config / "scripts" / "addons" / "deflicker" / "vendor" / "bridge" / "job.py").is_file()
+    assert (config / "scripts" / "addons" / "deflicker" / "vendor" / "deflicker_bridge" / "job.py").is_file()
     assert "(module deflicker)" in text and not (config / "extensions").exists()
     install("--blender-config", config, "--legacy", "--uninstall")
     assert os.listdir(str(config)) == []
@@ -170,7 +170,7 @@ def test_installed_extension_enables_in_blender(python, tmp_path):
                                                   "addon_dir": str(addon)}, tmp_path, env, repo_on_path=False)
     assert not result["blocked_node_registered"] and result["blocked_panel"]
     assert not result["blocked_panel_after_disable"]
-    assert result["bridge_file"] == str(addon / "vendor" / "bridge" / "__init__.py")
+    assert result["bridge_file"] == str(addon / "vendor" / "deflicker_bridge" / "__init__.py")
     assert result["has_prefs"] and result["prefs"]["start_server"] and result["prefs"]["output_location"] == "CACHE"
     assert result["node_registered"] and result["panel"] and result["vendor_on_path"]
     assert result["operators"] == ["analyse", "render", "cancel", "refresh_parameters"]

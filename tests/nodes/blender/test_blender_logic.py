@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-import bridge
-from nodes.blender import effect_props, messages, paths, sources, vendor
-from nodes.blender.plan import make_plan
-from nodes.blender.task import NodeTask
+import deflicker_bridge as bridge
+from deflicker_nodes.blender import effect_props, messages, paths, sources, vendor
+from deflicker_nodes.blender.plan import make_plan
+from deflicker_nodes.blender.task import NodeTask
 from tests.server.procs import CHEAP, ServerProcess, free_port
 
 from .conftest import dead_address

@@ -5,7 +5,7 @@ import types
 import pytest
 
 from deflicker_engine.config import AnalysisParams, RenderParams, schema
-from server.effect import effect_description
+from deflicker_server.effect import effect_description
 
 from .conftest import bpy_params, dead_address, run_in_blender
 

@@ -46,7 +46,7 @@ def test_install_twice_then_uninstall_restores_every_byte(home):
     first = _run("--nuke-dir", home)
     assert "add the deflicker block to " + str(home / "init.py") in first
     assert "add the deflicker block to " + str(home / "menu.py") in first
-    for package, source in (("deflicker_node", REPO / "nodes" / "nuke" / "deflicker_node"), ("bridge", REPO / "bridge")):
+    for package, source in (("deflicker_node", REPO / "nodes" / "nuke" / "deflicker_node"), ("deflicker_bridge", REPO / "bridge")):
         for py in source.glob("*.py"):
             assert (plugin / package / py.name).read_bytes() == py.read_bytes()
     assert not list(plugin.rglob("__pycache__"))

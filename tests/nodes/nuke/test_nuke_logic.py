@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from bridge import Effect
-from bridge.job import CANCELLED, DONE, FAILED, JobStatus
+from deflicker_bridge import Effect
+from deflicker_bridge.job import CANCELLED, DONE, FAILED, JobStatus
 
 DESCRIBED = {"effect": {"name": "Deflicker", "params": [
     {"name": "strength", "type": "double", "default": 1.0, "min": 0.0, "max": 1.0, "label": "Strength",
@@ -236,7 +236,7 @@ def test_no_server_messages_say_what_to_do(mods):
     from tests.server.procs import free_port
     address = "tcp://127.0.0.1:{}".format(free_port())
     connect = connecting.connector(address, start_server=False)
-    import bridge
+    import deflicker_bridge as bridge
     with pytest.raises(bridge.ServerUnavailable) as caught:
         connect()
     assert str(caught.value) == ("no deflicker server answers at {0}. Start one with `deflicker serve --bind {0}`, "

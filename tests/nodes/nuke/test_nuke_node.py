@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-import bridge
+import deflicker_bridge as bridge
 from tests.conftest import flicker, temporal_error, textured_scene
 from tests.server.procs import CHEAP, ServerProcess, free_port
 

@@ -61,7 +61,7 @@ def test_install_twice_then_uninstall_restores_the_home_byte_for_byte(home):
     lib = home / ".local" / "share" / "deflicker" / "resolve"
     launcher = home / EDIT / "Deflicker.py"
     assert "keep the existing {}".format(launcher) in first
-    assert "create {}".format(lib / "bridge" / "job.py") in first
+    assert "create {}".format(lib / "deflicker_bridge" / "job.py") in first
     assert "LIB_DIR = {!r}".format(str(lib)) in launcher.read_text()
     assert (lib / "deflicker_resolve" / "logic.py").read_bytes() == \
         (REPO / "nodes" / "resolve" / "deflicker_resolve" / "logic.py").read_bytes()
@@ -87,13 +87,13 @@ def test_the_installed_launcher_imports_its_own_library(home, tmp_path):
     done = subprocess.run([sys.executable, str(launcher), "--no-start"], capture_output=True, text=True, timeout=60,
                           cwd=str(tmp_path), env=env)
     assert done.returncode == 2 and "no running DaVinci Resolve answers" in done.stdout, done.stderr
-    probe = "import runpy, sys; runpy.run_path(sys.argv[1], run_name='x'); import deflicker_resolve, bridge; " \
+    probe = "import runpy, sys; runpy.run_path(sys.argv[1], run_name='x'); import deflicker_resolve, deflicker_bridge as bridge; " \
             "print(deflicker_resolve.__file__); print(bridge.__file__)"
     done = subprocess.run([sys.executable, "-c", probe, str(launcher)], capture_output=True, text=True,
                           timeout=60, cwd=str(tmp_path), env=env)
     lib = str(home / ".local" / "share" / "deflicker" / "resolve")
     assert done.stdout.split() == [os.path.join(lib, "deflicker_resolve", "__init__.py"),
-                                   os.path.join(lib, "bridge", "__init__.py")], done.stderr
+                                   os.path.join(lib, "deflicker_bridge", "__init__.py")], done.stderr
 
 
 def test_dry_run_changes_nothing(home):
@@ -106,7 +106,7 @@ def test_dry_run_changes_nothing(home):
 def test_scripts_and_lib_dir_overrides_and_stale_files(tmp_path):
     scripts, lib = tmp_path / "scripts", tmp_path / "lib"
     run("--scripts-dir", str(scripts), "--lib-dir", str(lib))
-    stale = lib / "bridge" / "retired.py"
+    stale = lib / "deflicker_bridge" / "retired.py"
     install_manifest = install.Installer(str(lib))
     install_manifest.manifest["files"][str(stale)] = "x"
     install_manifest.save()

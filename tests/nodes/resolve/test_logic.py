@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from bridge import Param
+from deflicker_bridge import Param
 from deflicker_resolve import entry, logic, window
 from deflicker_resolve.logic import ClipFacts, PlanError
 
