@@ -5,15 +5,15 @@ them, so a parameter added to the engine shows up in every host.
 """
 from .errors import ParameterError
 
-TYPES = {"boolean": bool, "integer": int, "double": float}
+TYPES = {"boolean": bool, "integer": int, "double": float, "choice": str, "string": str}
 
 
 class Param(object):
     """One typed parameter: `group` is "analysis" (changing it re-analyses) or "render" (cheap)."""
 
-    __slots__ = ("name", "type", "default", "min", "max", "label", "help", "group")
+    __slots__ = ("name", "type", "default", "min", "max", "label", "help", "group", "choices")
 
-    def __init__(self, name, type, default, min=None, max=None, label=None, help="", group="render"):
+    def __init__(self, name, type, default, min=None, max=None, label=None, help="", group="render", choices=()):
         if type not in TYPES:
             raise ValueError("unknown parameter type {!r} for {}".format(type, name))
         self.name = name
@@ -24,14 +24,26 @@ class Param(object):
         self.label = label or name
         self.help = help or ""
         self.group = group
+        self.choices = tuple(choices or ())
+        if type == "choice" and not self.choices:
+            raise ValueError("choice parameter {} lists no choices".format(name))
 
     @classmethod
     def from_dict(cls, d):
         return cls(d["name"], d["type"], d.get("default"), d.get("min"), d.get("max"), d.get("label"),
-                   d.get("help", ""), d.get("group", "render"))
+                   d.get("help", ""), d.get("group", "render"), d.get("choices") or ())
 
     def coerce(self, value):
         """Check `value` against type and range as the server will; return it in the right type."""
+        if self.type == "choice":
+            if value not in self.choices:
+                raise ParameterError("{} must be one of {}; got {!r}".format(self.name, ", ".join(self.choices), value),
+                                     "parameter")
+            return value
+        if self.type == "string":
+            if not isinstance(value, str):
+                raise ParameterError("{} must be text, got {!r}".format(self.name, value), "parameter")
+            return value
         if self.type == "boolean":
             if isinstance(value, bool):
                 return value
@@ -42,6 +54,8 @@ class Param(object):
             number = float(value) if not isinstance(value, bool) else None
         except (TypeError, ValueError):
             number = None
+        if number is None or number != number or number in (float("inf"), float("-inf")):
+            number = None  # NaN and infinities pass every range comparison: refuse them here
         if number is None or (self.type == "integer" and not number.is_integer()):
             raise ParameterError("{} must be a {}, got {!r}".format(self.name, self.type, value), "parameter")
         if (self.min is not None and number < self.min) or (self.max is not None and number > self.max):
@@ -56,7 +70,7 @@ class Param(object):
 class Effect(object):
     """Name, clips (Source, Output), `params` (list of Param) and temporal needs of the effect."""
 
-    def __init__(self, name, label, description, version, clips, params, temporal):
+    def __init__(self, name, label, description, version, clips, params, temporal, presets=None):
         self.name = name
         self.label = label
         self.description = description
@@ -64,6 +78,7 @@ class Effect(object):
         self.clips = clips
         self.params = params
         self.temporal = temporal
+        self.presets = dict(presets or {})  # {name: {"summary": str, "values": {param: value}}}
 
     @classmethod
     def from_describe(cls, result):
@@ -71,7 +86,13 @@ class Effect(object):
         e = result["effect"]
         return cls(e.get("name", "Deflicker"), e.get("label", "Deflicker"), e.get("description", ""),
                    e.get("version", ""), list(e.get("clips", [])), [Param.from_dict(p) for p in e.get("params", [])],
-                   dict(e.get("temporal", {})))
+                   dict(e.get("temporal", {})), e.get("presets") or {})
+
+    def preset_values(self, name):
+        """The knob values preset `name` sets (hosts apply them when the user picks it)."""
+        if name not in self.presets:
+            raise ParameterError("unknown preset {!r}; known: {}".format(name, sorted(self.presets)), "parameter")
+        return dict(self.presets[name].get("values", {}))
 
     def param(self, name):
         for p in self.params:

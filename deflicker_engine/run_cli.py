@@ -7,7 +7,7 @@ import time
 from dataclasses import fields
 from typing import Dict, Optional
 
-from .config import AnalysisParams, RenderParams, from_dict
+from .config import AnalysisParams, RenderParams, from_dict, preset_help
 from .device import DEVICE_CHOICES
 
 
@@ -19,6 +19,11 @@ def add_param_options(parser: argparse.ArgumentParser, cls) -> None:
         if isinstance(f.default, bool):
             parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
                                 help=f"{meta['help']} (default: {'on' if f.default else 'off'})")
+            continue
+        if meta.get("choices"):
+            extra = f"; {preset_help()}" if f.name == "preset" else ""
+            parser.add_argument(flag, dest=f.name, choices=meta["choices"], default=None,
+                                help=f"{meta['help']} (default: {f.default}){extra}")
             continue
         bounds = f" [{meta['min']}..{meta['max']}]" if meta.get("min") is not None else ""
         parser.add_argument(flag, dest=f.name, type=type(f.default), default=None, metavar=f.name.upper(),

@@ -1,8 +1,10 @@
 """The `describe` reply: the effect in OpenFX terms, built from the engine's parameter schema.
 
 Hosts build their UI from it: clips (Source in, Output out), typed parameters with defaults,
-ranges, labels and help, each in a group telling whether changing it re-analyses ("analysis") or
+ranges or choices, labels and help, each in a group telling whether changing it re-analyses ("analysis") or
 only re-renders ("render"), and the temporal needs (every output frame depends on the whole clip).
+`presets` maps each preset to the analysis values it sets, so a host can fill its knobs when the user
+picks one.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ def effect_description(engine: Any, version: str) -> Dict[str, Any]:
             {"name": "Output", "role": "output", "like": "Source"},
         ],
         "params": params,
+        "presets": schema.get("presets", {}),
         "temporal": {"frames_needed": "clip", "random_access": True,
                      "note": "every output frame depends on the whole opened clip (its analysis); open the "
                              "shot (with handles) as one clip, then render any frame range from it"},

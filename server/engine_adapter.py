@@ -84,7 +84,8 @@ class EngineIO:
 
     def describe(self) -> Dict[str, list]:
         return {"analysis": self._config.schema(self._config.AnalysisParams),
-                "render": self._config.schema(self._config.RenderParams)}
+                "render": self._config.schema(self._config.RenderParams),
+                "presets": self._config.presets_schema()}
 
     def params(self, values: Dict[str, Any]) -> Tuple[Any, Any, Dict[str, Any]]:
         config = self._config

@@ -1,4 +1,5 @@
 """The wheel installs only deflicker-named modules, and every package folder of the product is in it."""
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -14,8 +15,11 @@ ROOTS = {"deflicker_engine": "deflicker_engine", "deflicker_server": "server", "
 @pytest.fixture(scope="module")
 def wheel_names(tmp_path_factory):
     out = tmp_path_factory.mktemp("wheel")
+    source = out / "source"  # a copy: setuptools leaves build/ in the tree it builds
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", ".venv*", "build", "out", "runs", "*.egg-info",
+                                                                "__pycache__", ".pytest_cache", "benchmarks"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
-                    str(REPO)], check=True, capture_output=True, cwd=out)
+                    str(source)], check=True, capture_output=True, cwd=out)
     (wheel,) = out.glob("deflicker-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         return archive.namelist()

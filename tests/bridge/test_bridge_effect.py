@@ -24,7 +24,27 @@ def test_effect_from_describe_gives_typed_params_with_ranges():
         with pytest.raises(bridge.ParameterError):
             effect.coerce({name: value})
     with pytest.raises(ValueError):
-        Param("x", "string", "")
+        Param("x", "colour", "")
+    with pytest.raises(ValueError):
+        Param("x", "choice", "a")                                  # a choice with nothing to choose
+
+
+def test_choice_and_text_params_and_presets_from_describe():
+    effect = bridge.Effect.from_describe({"effect": {"params": [
+        {"name": "preset", "type": "choice", "default": "auto", "choices": ["auto", "processed"], "group": "analysis"},
+        {"name": "colorspace", "type": "string", "default": "", "group": "analysis"},
+        {"name": "slow_changes", "type": "double", "default": 0.5, "min": 0.0, "max": 30.0, "group": "analysis"}],
+        "presets": {"processed": {"summary": "s", "values": {"slow_changes": 0.0}}}}})
+    assert effect.param("preset").choices == ("auto", "processed")
+    assert effect.coerce({"preset": "processed", "colorspace": "ACEScg"}) == {"preset": "processed",
+                                                                              "colorspace": "ACEScg"}
+    for name, value in (("preset", "vintage"), ("colorspace", 3), ("slow_changes", float("nan")),
+                        ("slow_changes", "inf")):
+        with pytest.raises(bridge.ParameterError):
+            effect.coerce({name: value})
+    assert effect.preset_values("processed") == {"slow_changes": 0.0}
+    with pytest.raises(bridge.ParameterError):
+        effect.preset_values("vintage")
 
 
 def test_frames_from_arrays_are_contiguous_little_endian_views():

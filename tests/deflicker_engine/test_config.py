@@ -25,3 +25,40 @@ def test_types_are_checked():
     with pytest.raises(ParameterError):
         from_dict(AnalysisParams, {"window": 40.5})
     assert from_dict(RenderParams, {"strength": 1}).strength == 1.0
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_numbers_are_refused(value):
+    with pytest.raises(ParameterError, match="finite"):
+        from_dict(RenderParams, {"strength": value})
+    with pytest.raises(ParameterError, match="finite"):
+        from_dict(AnalysisParams, {"consolidation": value})
+
+
+def test_a_preset_supplies_its_values_and_explicit_values_win():
+    from deflicker_engine.config import PRESETS
+
+    processed = PRESETS["processed"].values
+    assert processed, "the processed preset must set something"
+    name, value = next(iter(processed.items()))
+    params = from_dict(AnalysisParams, {"preset": "processed"})
+    assert params.preset == "processed" and getattr(params, name) == value
+    default = getattr(AnalysisParams(), name)
+    other = default if default != value else None
+    if other is not None:
+        assert getattr(from_dict(AnalysisParams, {"preset": "processed", name: other}), name) == other
+
+
+def test_unknown_preset_and_choices_are_refused():
+    with pytest.raises(ParameterError, match="preset must be one of"):
+        from_dict(AnalysisParams, {"preset": "vintage"})
+    with pytest.raises(ParameterError, match="preset must be one of"):
+        validate(AnalysisParams(preset="vintage"))
+
+
+def test_choice_parameters_are_described_with_their_choices():
+    from deflicker_engine.config import PRESETS, presets_schema
+
+    preset = {p["name"]: p for p in schema(AnalysisParams)}["preset"]
+    assert preset["type"] == "choice" and preset["choices"] == list(PRESETS) and preset["default"] == "auto"
+    assert set(presets_schema()) == set(PRESETS)
