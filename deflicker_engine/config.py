@@ -48,6 +48,9 @@ class AnalysisParams:
 
     preset: str = _param("auto", "Preset", "what the footage is; a named set of the values below (values "
                          "given explicitly win)", choices=tuple(PRESETS))
+    colorspace: str = _param("", "Colour space", "the input's colour space by its OpenColorIO name (the show's "
+                             "config from $OCIO, else OCIO's built-in ACES config); empty: from the file (EXR "
+                             "scene-linear, other formats sRGB)")
     working_size: int = _param(448, "Working size", "long side in pixels at which the networks see the clip; "
                                "the correction is carried back to full resolution", 128, 1024)
     use_atlas: bool = _param(True, "Use atlas", "fit a temporally consistent atlas per shot and filter each "
