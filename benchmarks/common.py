@@ -1,7 +1,7 @@
 """Shared by the benchmark scripts: data loading, the pluggable method list, docs sections, tables.
 
 Data comes from ../shared/data/clips beside the repository (never copied in). A method is any callable
-`frames -> frames` on lists of float32 RGB arrays in [0, 1]; register a new one in METHODS.
+`(frames, fps=None) -> frames` on lists of float32 RGB arrays in [0, 1]; register a new one in make_methods.
 """
 from __future__ import annotations
 
@@ -77,12 +77,12 @@ def from_native(frames) -> Frames:
 # ----------------------------------------------------------------------------------------- methods
 
 
-def method_raw(frames: Frames) -> Frames:
+def method_raw(frames: Frames, fps: Optional[float] = None) -> Frames:
     """Identity: the flickering input itself."""
     return frames
 
 
-def ffmpeg_deflicker(frames: Frames, mode: str = "pm", size: int = 7, fps: int = 24) -> Frames:
+def ffmpeg_deflicker(frames: Frames, mode: str = "pm", size: int = 7, fps: float = 24) -> Frames:
     """ffmpeg's `deflicker` filter (imageio-ffmpeg's binary), 16-bit in and out through yuv444p16.
 
     A YUV format keeps the filter's documented behaviour: it scales the luma plane and leaves chroma alone
@@ -93,7 +93,7 @@ def ffmpeg_deflicker(frames: Frames, mode: str = "pm", size: int = 7, fps: int =
     h, w = frames[0].shape[:2]
     raw = np.stack(to_uint16(frames)).astype("<u2").tobytes()
     command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-f", "rawvideo",
-               "-pix_fmt", "rgb48le", "-s", f"{w}x{h}", "-r", str(fps), "-i", "-",
+               "-pix_fmt", "rgb48le", "-s", f"{w}x{h}", "-r", _rate(fps), "-i", "-",
                "-vf", f"format=yuv444p16le,deflicker=mode={mode}:size={size}",
                "-f", "rawvideo", "-pix_fmt", "rgb48le", "-"]
     result = subprocess.run(command, input=raw, capture_output=True, check=False)
@@ -105,8 +105,20 @@ def ffmpeg_deflicker(frames: Frames, mode: str = "pm", size: int = 7, fps: int =
     return [f.astype(np.float32) / 65535.0 for f in out]
 
 
+def _rate(fps: Optional[float]) -> str:
+    """A frame rate as "num/den" (24, 25, 30000/1001 ...)."""
+    from fractions import Fraction
+
+    return str(Fraction(fps if fps else 24).limit_denominator(1001))
+
+
 class EngineMethod:
-    """Our engine through its public API; one Deflicker (networks loaded once) shared by every call."""
+    """Our engine through its public API; one Deflicker (networks loaded once) shared by every call.
+
+    `fps` reaches the engine's clip info (its time constants are in seconds): through deflicker_frames when it
+    takes a rate, otherwise by spooling the frames with that rate and running analyse + render, which is what
+    deflicker_frames does. `analysis` / `render` override fields of AnalysisParams / RenderParams per call.
+    """
 
     _engines: Dict[str, object] = {}
 
@@ -114,23 +126,42 @@ class EngineMethod:
         self.device = device
         self.analysis = analysis
 
-    def __call__(self, frames: Frames) -> Frames:
+    def __call__(self, frames: Frames, fps: Optional[float] = None, analysis: Optional[Dict] = None,
+                 render: Optional[Dict] = None) -> Frames:
+        import inspect
+
         from deflicker_engine import AnalysisParams, Deflicker, RenderParams
 
         engine = self._engines.get(self.device)
         if engine is None:
             engine = self._engines[self.device] = Deflicker(device=self.device)
+        analysis_params = AnalysisParams(**{**self.analysis, **(analysis or {})})
+        render_params = RenderParams(**(render or {}))
         # uint16 frames: sRGB-encoded integers, so the engine sees them as display-referred, like the clips.
-        out = engine.deflicker_frames(iter(to_uint16(frames)), AnalysisParams(**self.analysis), RenderParams())
+        native = iter(to_uint16(frames))
+        takes = inspect.signature(engine.deflicker_frames).parameters
+        if fps is None:
+            out = list(engine.deflicker_frames(native, analysis_params, render_params))
+        elif "rate" in takes or "fps" in takes:
+            rate = {"rate": _rate(fps)} if "rate" in takes else {"fps": fps}
+            out = list(engine.deflicker_frames(native, analysis_params, render_params, **rate))
+        else:
+            from deflicker_engine.io import spool_frames
+
+            with spool_frames(native, rate=_rate(fps)) as source:
+                result = engine.analyse(source, analysis_params)
+                out = [frame for _, frame in engine.render(source, result, render_params)]
         return from_native(out)
 
 
 def make_methods(names: Sequence[str], device: str = "auto") -> Dict[str, Method]:
-    """Methods by name, in the order asked; unknown names stop the script with the list of known ones."""
+    """Methods by name, in the order asked; unknown names stop the script with the list of known ones.
+
+    Every method takes `(frames, fps=...)`; EngineMethods also take analysis= and render= overrides."""
     factories: Dict[str, Callable[[], Method]] = {
         "raw": lambda: method_raw,
         "ffmpeg": lambda: ffmpeg_deflicker,
-        "ffmpeg-am": lambda: (lambda frames: ffmpeg_deflicker(frames, mode="am")),
+        "ffmpeg-am": lambda: (lambda frames, fps=24: ffmpeg_deflicker(frames, mode="am", fps=fps)),
         "ours-no-atlas": lambda: EngineMethod(device, use_atlas=False),
         "ours": lambda: EngineMethod(device),
     }

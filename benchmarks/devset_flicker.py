@@ -198,7 +198,7 @@ class Timelapse(Effect):
 
 def oldfilm_flicker(seed: int) -> WindowFlicker:
     """W = 1 global + local luminance flicker, no colour component: applied to B/W frames it keeps R = G = B."""
-    effect = WindowFlicker(1, True, seed, colour=False, strength=1.3)
+    effect = WindowFlicker(1, True, seed, colour=False, strength=0.5)
     effect.params["effect"] = "oldfilm"
     return effect
 

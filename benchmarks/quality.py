@@ -1,372 +1,538 @@
-"""Quality benchmark: how well each method removes flicker, against the floor and the project's targets.
+"""Quality benchmark: every method on the development benchmark (benchmarks/devset.py), dev and held-out splits.
 
-    python benchmarks/quality.py --methods raw,ffmpeg --quick      # smoke run, minutes on a CPU
-    python benchmarks/quality.py                                   # everything, every method
+    python benchmarks/quality.py --quick --methods raw,ours --no-docs   # ~10 short cases, a few minutes
+    python benchmarks/quality.py --split dev --methods raw,ffmpeg,ours  # tune on this
+    python benchmarks/quality.py --split heldout                        # report this; never tune on it
+    python benchmarks/quality.py --split dev --cases 'd0*/w3-*,bmx/*' --param consolidation=0.6 --tag c06
+    python benchmarks/quality.py --compare benchmarks/out/quality-a.json benchmarks/out/quality-b.json
 
-(a) synthetic flicker (deflicker_engine.synthetic.FLICKER_SETTINGS) on clean clips: E_warp with the clean
-    clip's flow, its own E_warp as the floor, PSNR against the clean frames;
-(b) processed pairs: deflicker the per-frame processed clip, flow and floor from its temporally consistent
-    input, PSNR against the processed frames (a deflickerer must keep what the processing did);
-(c) the real old film: no reference, so per-frame mean luminance, stills, and sharpness in vs out.
-Writes a table to stdout, the `quality` section of docs/benchmarks.md, figures in docs/figures/ and all
-numbers as JSON in --out.
+Cases (see devset.py for how each is made and judged): synthetic flicker of many kinds on clean clips,
+genuine changes that must be kept, processed pairs (per-frame image algorithms), clean input that must pass
+through untouched, and the real old film. Prints a per-case table and a summary per split and kind, writes
+every number (per-frame appearance bias included) as JSON to --out/quality-<tag>.json, and, unless --no-docs,
+the `quality` section of docs/benchmarks.md with figures in docs/figures/.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
 
-from common import (DOCS, FIGURES, Frames, load_folder, load_video, machine_note, make_methods, markdown_table,
-                    require_data, text_table, write_section)
-from deflicker_engine.metrics import ReferenceFlows, psnr
-from deflicker_engine.synthetic import FLICKER_SETTINGS, apply_setting
+from common import (DOCS, FIGURES, EngineMethod, machine_note, make_methods, markdown_table, text_table,
+                    write_section)
+import devset
+from devset import KINDS, TARGETS, evaluate
 
-CLEAN = {"bmx": "clean_bmx_trees", "sintel": "clean_sintel", "goat": "colorization_goat/input",
-         "bike": "enhancement_bike_packing/input"}
-PROCESSED = {"goat": "colorization_goat", "bike": "enhancement_bike_packing"}
-FILM = "old_film_winter_scenes.mp4"
-QUICK_SETTINGS = ("w1-local", "w3-global")
-QUICK_FRAMES, QUICK_FILM_FRAMES = 24, 48
-SYNTHETIC_TARGET = dict(floor_ratio=1.15, psnr=27.0)
-PROCESSED_TARGET = dict(gap_closed=0.5, psnr=24.0)
+OUT = Path(__file__).resolve().parent / "out"
+BIAS_CASES = ("dlong/drift", "dwb/greyworld", "d01/light-on+w3", "d04/exposure-ramp+w3", "d02/timelapse",
+              "h240/drift", "hwb/greyworld", "quick-d02/light-on+w3", "quick-bmx/w1-local", "quick-d01/mains")
 
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-class References:
-    """Clean clips and their flows, loaded once and shared by (a) and (b)."""
+# ----------------------------------------------------------------------------------------- parameters
 
-    def __init__(self, data: Path, limit):
-        self.data, self.limit, self.cache = data, limit, {}
 
-    def get(self, folder: str):
-        if folder not in self.cache:
-            frames = load_folder(self.data / folder, self.limit)
+def parse_params(items: Sequence[str]) -> Tuple[Dict, Dict]:
+    """--param name=value items -> (AnalysisParams overrides, RenderParams overrides), typed by the fields."""
+    from deflicker_engine import AnalysisParams, RenderParams
+
+    known = {cls.__name__: {f.name: f for f in dataclasses.fields(cls)} for cls in (AnalysisParams, RenderParams)}
+    analysis, render = {}, {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--param {item!r}: expected name=value")
+        targets = [(cls, out) for cls, out in (("AnalysisParams", analysis), ("RenderParams", render))
+                   if name in known[cls]]
+        if not targets:
+            raise SystemExit(f"--param {name}: unknown; AnalysisParams has {', '.join(known['AnalysisParams'])}; "
+                             f"RenderParams has {', '.join(known['RenderParams'])}")
+        for cls, out in targets:
+            out[name] = _coerce(known[cls][name], text)
+    return analysis, render
+
+
+def _coerce(f, text: str):
+    kind = type(f.default) if f.default is not dataclasses.MISSING else str
+    if kind is bool:
+        low = text.lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise SystemExit(f"--param {f.name}: expected true/false, got {text!r}")
+    try:
+        return kind(text)
+    except ValueError:
+        raise SystemExit(f"--param {f.name}: expected a {kind.__name__}, got {text!r}")
+
+
+def engine_overrides(case, analysis: Dict) -> Dict:
+    """The case's preset goes to AnalysisParams.preset when the engine has one and --param did not set it."""
+    from deflicker_engine import AnalysisParams
+
+    out = dict(analysis)
+    if "preset" in {f.name for f in dataclasses.fields(AnalysisParams)} and "preset" not in out:
+        out["preset"] = case.preset
+    return out
+
+
+# ----------------------------------------------------------------------------------------- running
+
+
+def run_cases(cases, methods: Dict, analysis: Dict, render: Dict) -> Tuple[List[Dict], Dict]:
+    results: List[Dict] = []
+    timings = {"generation_s": 0.0, "flows_s": 0.0, "evaluation_s": 0.0, "methods_s": {m: 0.0 for m in methods}}
+    for i, case in enumerate(cases, 1):
+        started = time.perf_counter()
+        inputs = case.inputs()
+        case.reference()
+        generation = time.perf_counter() - started
+        timings["generation_s"] += generation
+        started = time.perf_counter()
+        if case.kind != "film":
+            devset.reference_flows(case.clip, log)
+        flows = time.perf_counter() - started
+        timings["flows_s"] += flows
+        h, w = inputs[0].shape[:2]
+        log(f"[{i}/{len(cases)}] {case.name} ({case.split}, {case.kind}, {len(inputs)} frames {w}x{h}; "
+            f"made in {generation:.1f}s, flows {flows:.1f}s)")
+        for name, method in methods.items():
             started = time.perf_counter()
-            flows = ReferenceFlows(frames)
-            floor = flows.warp_error(frames)["e_warp"]
-            log(f"  flows for {folder}: {len(frames)} frames {frames[0].shape[1]}x{frames[0].shape[0]} "
-                f"in {time.perf_counter() - started:.1f}s, floor {floor:.4f}")
-            self.cache[folder] = (frames, flows, floor)
-        return self.cache[folder]
+            try:
+                if isinstance(method, EngineMethod):
+                    out = method(inputs, fps=case.fps, analysis=engine_overrides(case, analysis), render=render)
+                else:
+                    out = method(inputs, fps=case.fps)
+            except Exception as exc:  # one failing case must not lose a long run
+                log(f"    {name:14} FAILED: {type(exc).__name__}: {exc}")
+                results.append({"case": case.name, "split": case.split, "kind": case.kind, "setting": case.setting,
+                                "method": name, "error": f"{type(exc).__name__}: {exc}"})
+                continue
+            seconds = time.perf_counter() - started
+            timings["methods_s"][name] += seconds
+            result = evaluate(case, out, seconds=seconds, log=log)
+            timings["evaluation_s"] += result["eval_seconds"]
+            result.update(method=name, generation_seconds=generation)
+            results.append(result)
+            log(f"    {name:14} {cell(result)}  [{seconds:.1f}s, eval {result['eval_seconds']:.1f}s]")
+            del out
+    return results, timings
 
 
-def run_method(method, frames: Frames) -> Tuple[Frames, float]:
-    """The method's output and the seconds it took."""
-    started = time.perf_counter()
-    out = method(frames)
-    return out, time.perf_counter() - started
+# ----------------------------------------------------------------------------------------- tables
 
 
-# ----------------------------------------------------------------------------------------- (a) synthetic
+def _mark(ok: Optional[bool]) -> str:
+    return "" if ok is None else (" ✓" if ok else " ✗")
 
 
-def synthetic(refs: References, clips: List[str], settings, methods, seed: int) -> List[Dict]:
-    rows = []
-    for clip in clips:
-        clean, flows, floor = refs.get(CLEAN[clip])
-        for setting in settings:
-            flickering = apply_setting(clean, setting, seed=seed)
-            for name, method in methods.items():
-                out, seconds = run_method(method, flickering)
-                row = dict(clip=clip, setting=setting.name, method=name, floor=floor,
-                           e_warp=flows.warp_error(out)["e_warp"], psnr=psnr(out, clean), seconds=seconds)
-                rows.append(row)
-                log(f"  {clip:6} {setting.name:9} {name:14} E_warp {row['e_warp']:.4f} (floor {floor:.4f}) "
-                    f"PSNR {row['psnr']:.2f} dB  [{seconds:.1f}s]")
-    return rows
+def cell(r: Dict) -> str:
+    """One result in a few characters: the kind's target figures."""
+    if "error" in r:
+        return "error"
+    kind = r["kind"]
+    if kind in ("synthetic", "genuine"):
+        text = f"{r['ratio']:.2f}x / {r['psnr']:.1f}"
+    elif kind == "processed":
+        text = f"{r['gap_closed']:+.0%} / {r['psnr']:.1f}"
+    elif kind == "clean":
+        text = f"{r['psnr']:.1f}"
+    else:
+        text = f"{r['local_flicker_ratio']:.2f} / {r['laplacian_ratio']:.2f} / {r['tint']:.2f}"
+    return text + _mark(r.get("target_met"))
 
 
-def synthetic_summary(rows: List[Dict], methods: List[str]):
-    """Per setting, averaged over clips: floor, then E_warp / PSNR / target met for each method."""
-    settings = list(dict.fromkeys(r["setting"] for r in rows))
-    header = ["setting", "floor"] + [f"{m} E_warp / PSNR" for m in methods]
+CELL_HEADER = {
+    "synthetic": "E_warp/floor / PSNR",
+    "genuine": "E_warp/floor / PSNR",
+    "processed": "gap closed / PSNR vs processed",
+    "clean": "PSNR vs input",
+    "film": "local flicker / Laplacian / tint",
+}
+
+
+def reference_cell(r: Dict) -> str:
+    """What the case starts from: the floor, and for processed pairs the processed clip's E_warp."""
+    if r["kind"] == "processed":
+        return f"{r['floor']:.3f} / {r['e_input']:.3f}"
+    if r["kind"] == "film":
+        return f"{r['local_flicker_in']:.4f}"
+    return f"{r['floor']:.3f}"
+
+
+def case_table(results: List[Dict], methods: List[str], kind: str, split: str):
+    rows = {}
+    for r in results:
+        if r["kind"] == kind and r["split"] == split:
+            rows.setdefault(r["case"], {})[r["method"]] = r
+    ref_header = {"processed": "floor / processed", "film": "local flicker in"}.get(kind, "floor")
+    header = ["case", "frames", "size", ref_header] + [f"{m}: {CELL_HEADER[kind]}" for m in methods]
     table = []
-    for setting in settings + ["all"]:
-        sel = [r for r in rows if setting in ("all", r["setting"])]
-        floor = np.mean([r["floor"] for r in sel if r["method"] == methods[0]])
-        line = [setting, f"{floor:.3f}"]
+    for name, by_method in rows.items():
+        first = next((r for r in by_method.values() if "error" not in r), None)
+        if first is None:
+            continue
+        table.append([name, first["frames"], f"{first['width']}x{first['height']}", reference_cell(first)] +
+                     [cell(by_method[m]) if m in by_method else "-" for m in methods])
+    return header, table
+
+
+# what each kind's summary reports: (label, field, target test, worst = max or min)
+SUMMARY = {
+    "synthetic": [("E_warp/floor", "ratio", lambda v: v <= TARGETS["synthetic"]["ratio_max"], max),
+                  ("PSNR", "psnr", lambda v: v >= TARGETS["synthetic"]["psnr_min"], min)],
+    "genuine": [("E_warp/floor", "ratio", lambda v: v <= TARGETS["genuine"]["ratio_max"], max),
+                ("PSNR", "psnr", lambda v: v >= TARGETS["genuine"]["psnr_min"], min)],
+    "processed": [("gap closed", "gap_closed", lambda v: v >= TARGETS["processed"]["gap_min"], min),
+                  ("PSNR", "psnr", lambda v: v >= TARGETS["processed"]["psnr_min"], min)],
+    "clean": [("PSNR", "psnr", lambda v: v >= TARGETS["clean"]["psnr_min"], min)],
+    "film": [("local flicker", "local_flicker_ratio", lambda v: v <= TARGETS["film"]["local_flicker_max"], max),
+             ("Laplacian", "laplacian_ratio", lambda v: v >= TARGETS["film"]["laplacian_min"], min),
+             ("tint", "tint", lambda v: v <= TARGETS["film"]["tint_max"], max)],
+}
+TARGET_TEXT = {
+    ("synthetic", "ratio"): "<= 1.15", ("synthetic", "psnr"): ">= 27", ("genuine", "ratio"): "<= 1.15",
+    ("genuine", "psnr"): ">= 27", ("processed", "gap_closed"): ">= 50%", ("processed", "psnr"): ">= 24",
+    ("clean", "psnr"): ">= 40", ("film", "local_flicker_ratio"): "<= 0.35", ("film", "laplacian_ratio"): ">= 0.97",
+    ("film", "tint"): "<= 0.5",
+}
+
+
+def summarise(results: List[Dict], methods: List[str]) -> List[Dict]:
+    """Per split, kind, method and target figure: cases meeting it, mean, worst case; plus all targets met."""
+    out = []
+    for split in dict.fromkeys(r["split"] for r in results):
+        for kind in KINDS:
+            for m in methods:
+                sel = [r for r in results if r["split"] == split and r["kind"] == kind and r["method"] == m
+                       and "error" not in r]
+                if not sel:
+                    continue
+                errors = sum(1 for r in results if r["split"] == split and r["kind"] == kind and r["method"] == m
+                             and "error" in r)
+                entry = {"split": split, "kind": kind, "method": m, "cases": len(sel), "errors": errors,
+                         "all_met": sum(bool(r.get("target_met")) for r in sel), "figures": []}
+                for label, key, test, worst in SUMMARY[kind]:
+                    values = [(r[key], r["case"]) for r in sel]
+                    w = worst(values, key=lambda v: v[0])
+                    entry["figures"].append({"label": label, "field": key, "met": sum(test(v) for v, _ in values),
+                                             "mean": float(np.mean([v for v, _ in values])), "worst": w[0],
+                                             "worst_case": w[1], "target": TARGET_TEXT[(kind, key)]})
+                out.append(entry)
+    return out
+
+
+def _fmt(key: str, v: float) -> str:
+    if key == "gap_closed":
+        return f"{v:+.0%}"
+    if key in ("psnr",):
+        return f"{v:.2f}"
+    return f"{v:.3f}"
+
+
+def summary_table(summary: List[Dict], split: str):
+    header = ["kind", "method", "all targets", "figure (target)", "met", "mean", "worst (case)"]
+    table = []
+    for e in summary:
+        if e["split"] != split:
+            continue
+        for i, f in enumerate(e["figures"]):
+            table.append([e["kind"] if i == 0 else "", e["method"] if i == 0 else "",
+                          f"{e['all_met']}/{e['cases']}" + (f" ({e['errors']} failed)" if e["errors"] else "")
+                          if i == 0 else "",
+                          f"{f['label']} ({f['target']})", f"{f['met']}/{e['cases']}", _fmt(f["field"], f["mean"]),
+                          f"{_fmt(f['field'], f['worst'])} ({f['worst_case']})"])
+    return header, table
+
+
+def setting_table(results: List[Dict], methods: List[str], split: str):
+    """Synthetic flicker by setting: mean ratio / mean PSNR per method, over the clips that have it."""
+    sel = [r for r in results if r["split"] == split and r["kind"] == "synthetic" and "error" not in r]
+    header = ["setting", "cases", "mean floor"] + [f"{m}: mean E_warp/floor / PSNR" for m in methods]
+    table = []
+    for setting in devset.SYNTHETIC_SETTINGS:
+        rows = [r for r in sel if r["setting"] == setting]
+        if not rows:
+            continue
+        line = [setting, len({r["case"] for r in rows}),
+                f"{np.mean([r['floor'] for r in rows if r['method'] == rows[0]['method']]):.3f}"]
         for m in methods:
-            e = np.mean([r["e_warp"] for r in sel if r["method"] == m])
-            p = np.mean([r["psnr"] for r in sel if r["method"] == m])
-            ok = e <= SYNTHETIC_TARGET["floor_ratio"] * floor and p >= SYNTHETIC_TARGET["psnr"]
-            line.append(f"{e:.3f} / {p:.2f} {'✓' if ok else '✗'}")
+            mr = [r for r in rows if r["method"] == m]
+            line.append(f"{np.mean([r['ratio'] for r in mr]):.2f}x / {np.mean([r['psnr'] for r in mr]):.1f}"
+                        if mr else "-")
         table.append(line)
     return header, table
 
 
-def synthetic_detail(rows: List[Dict], methods: List[str]):
-    header = ["clip", "setting", "floor"] + [f"{m} E_warp / PSNR" for m in methods]
-    keys = list(dict.fromkeys((r["clip"], r["setting"]) for r in rows))
+def oldfilm_table(results: List[Dict], methods: List[str], split: str):
+    """Extra B/W figures of the synthetic oldfilm cases."""
+    sel = [r for r in results if r["split"] == split and r.get("setting") == "oldfilm" and "error" not in r]
+    if not sel:
+        return None
+    header = ["case"] + [f"{m}: local flicker / Laplacian / tint" for m in methods]
     table = []
-    for clip, setting in keys:
-        sel = {r["method"]: r for r in rows if (r["clip"], r["setting"]) == (clip, setting)}
-        table.append([clip, setting, f"{sel[methods[0]]['floor']:.3f}"] +
-                     [f"{sel[m]['e_warp']:.3f} / {sel[m]['psnr']:.2f}" for m in methods])
+    for name in dict.fromkeys(r["case"] for r in sel):
+        by = {r["method"]: r for r in sel if r["case"] == name}
+        table.append([name] + [f"{by[m]['local_flicker_ratio']:.2f} / {by[m]['laplacian_ratio']:.2f} / "
+                               f"{by[m]['tint']:.2f}" if m in by else "-" for m in methods])
     return header, table
 
 
-# ----------------------------------------------------------------------------------------- (b) processed
+# ----------------------------------------------------------------------------------------- compare
 
 
-def processed(refs: References, data: Path, clips: List[str], methods, limit) -> List[Dict]:
+COMPARE_FIELDS = ("ratio", "psnr", "gap_closed", "local_flicker_ratio", "laplacian_ratio", "tint", "seconds")
+
+
+def compare(path_a: Path, path_b: Path) -> int:
+    a, b = (json.loads(Path(p).read_text()) for p in (path_a, path_b))
+    index_a = {(r["case"], r["method"]): r for r in a["results"] if "error" not in r}
+    index_b = {(r["case"], r["method"]): r for r in b["results"] if "error" not in r}
+    common = [k for k in index_a if k in index_b]
+    if not common:
+        print("no (case, method) pair is in both files")
+        return 1
+    print(f"A = {path_a} ({a.get('tag')}, {' '.join(a.get('argv', []))})")
+    print(f"B = {path_b} ({b.get('tag')}, {' '.join(b.get('argv', []))})\n")
+    header = ["case", "method", "kind", "target A -> B"] + [f"{f} (B-A)" for f in COMPARE_FIELDS[:-1]] + ["seconds B/A"]
     rows = []
-    for clip in clips:
-        inputs, flows, floor = refs.get(PROCESSED[clip] + "/input")
-        frames = load_folder(data / PROCESSED[clip] / "processed", limit)
-        if len(frames) != len(inputs) or frames[0].shape != inputs[0].shape:
-            raise SystemExit(f"{clip}: processed and input folders differ in frame count or size")
-        e_processed = flows.warp_error(frames)["e_warp"]
-        for name, method in methods.items():
-            out, seconds = run_method(method, frames)
-            row = dict(clip=clip, method=name, floor=floor, e_processed=e_processed,
-                       e_warp=flows.warp_error(out)["e_warp"], psnr=psnr(out, frames), seconds=seconds)
-            rows.append(row)
-            log(f"  {clip:6} processed {name:14} E_warp {row['e_warp']:.4f} (processed {e_processed:.4f}, "
-                f"floor {floor:.4f}) PSNR vs processed {row['psnr']:.2f} dB  [{seconds:.1f}s]")
-    return rows
+    for key in common:
+        ra, rb = index_a[key], index_b[key]
+        line = [key[0], key[1], ra["kind"],
+                f"{'✓' if ra.get('target_met') else '✗'} -> {'✓' if rb.get('target_met') else '✗'}"]
+        for f in COMPARE_FIELDS[:-1]:
+            if f in ra and f in rb:
+                d = rb[f] - ra[f]
+                line.append(f"{ra[f]:.3f} {d:+.3f}" if f != "gap_closed" else f"{ra[f]:+.0%} {d:+.0%}")
+            else:
+                line.append("")
+        line.append(f"{rb['seconds'] / ra['seconds']:.2f}" if ra.get("seconds") and rb.get("seconds") else "")
+        rows.append(line)
+    print(text_table(header, rows))
+    print()
+    sa = {(e["split"], e["kind"], e["method"]): e for e in a.get("summary", [])}
+    sb = {(e["split"], e["kind"], e["method"]): e for e in b.get("summary", [])}
+    lines = []
+    for key in (k for k in sa if k in sb):
+        ea, eb = sa[key], sb[key]
+        if ea["cases"] != eb["cases"]:
+            note = f" (cases {ea['cases']} vs {eb['cases']}: not the same set)"
+        else:
+            note = ""
+        figures = "; ".join(f"{fa['label']} met {fa['met']}->{fb['met']}, mean {_fmt(fa['field'], fa['mean'])}->"
+                            f"{_fmt(fb['field'], fb['mean'])}" for fa, fb in zip(ea["figures"], eb["figures"]))
+        lines.append(f"{key[0]:8} {key[1]:9} {key[2]:14} all targets {ea['all_met']}/{ea['cases']} -> "
+                     f"{eb['all_met']}/{eb['cases']}{note}; {figures}")
+    print("\n".join(lines))
+    return 0
 
 
-def processed_table(rows: List[Dict], methods: List[str]):
-    header = ["clip", "floor (input)", "processed"] + [f"{m} E_warp / PSNR" for m in methods]
-    table = []
-    for clip in dict.fromkeys(r["clip"] for r in rows):
-        sel = {r["method"]: r for r in rows if r["clip"] == clip}
-        first = sel[methods[0]]
-        goal = first["e_processed"] - PROCESSED_TARGET["gap_closed"] * (first["e_processed"] - first["floor"])
-        cells = []
-        gap = max(first["e_processed"] - first["floor"], 1e-9)
-        for m in methods:
-            ok = sel[m]["e_warp"] <= goal and sel[m]["psnr"] >= PROCESSED_TARGET["psnr"]
-            closed = (first["e_processed"] - sel[m]["e_warp"]) / gap
-            cells.append(f"{sel[m]['e_warp']:.3f} ({closed:+.0%} of gap) / {sel[m]['psnr']:.2f} {'✓' if ok else '✗'}")
-        table.append([clip, f"{first['floor']:.3f}", f"{first['e_processed']:.3f}"] + cells)
-    return header, table
+# ----------------------------------------------------------------------------------------- docs
 
 
-# ----------------------------------------------------------------------------------------- (c) old film
-
-
-def luminance(frame: np.ndarray) -> np.ndarray:
-    return frame @ np.float32([0.2126, 0.7152, 0.0722])
-
-
-def sharpness(frames: Frames) -> Dict[str, float]:
-    """Mean gradient magnitude and variance of the Laplacian of the luminance, averaged over frames."""
-    grads, laps = [], []
-    for f in frames:
-        y = luminance(np.clip(f, 0, 1))
-        gx, gy = cv2.Sobel(y, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(y, cv2.CV_32F, 0, 1, ksize=3)
-        grads.append(float(np.mean(np.hypot(gx, gy))))
-        laps.append(float(cv2.Laplacian(y, cv2.CV_32F).var()))
-    return {"gradient": float(np.mean(grads)), "laplacian_var": float(np.mean(laps))}
-
-
-def film(data: Path, methods, limit) -> Dict:
-    frames = load_video(data / FILM, limit)
-    result = {"frames": len(frames), "methods": {}}
-    outputs = {}
-    for name, method in methods.items():
-        out, seconds = run_method(method, frames)
-        outputs[name] = out
-        luma = [float(luminance(f).mean()) for f in out]
-        result["methods"][name] = dict(luma=luma, jitter=float(np.mean(np.abs(np.diff(luma)))), seconds=seconds,
-                                       **sharpness(out))
-        log(f"  film {name:14} luma jitter {result['methods'][name]['jitter']:.4f}  [{seconds:.1f}s]")
-    result["input"] = dict(luma=[float(luminance(f).mean()) for f in frames],
-                           jitter=float(np.mean(np.abs(np.diff([luminance(f).mean() for f in frames])))),
-                           **sharpness(frames))
-    return result, frames, outputs
-
-
-def film_table(result: Dict):
-    base = result["input"]
-    header = ["clip", "luma jitter (mean abs frame-to-frame)", "gradient (vs input)", "Laplacian var (vs input)"]
-    table = [["input", f"{base['jitter']:.4f}", f"{base['gradient']:.4f}", f"{base['laplacian_var']:.5f}"]]
-    for name, r in result["methods"].items():
-        table.append([name, f"{r['jitter']:.4f}", f"{r['gradient']:.4f} ({r['gradient'] / base['gradient']:.2f}x)",
-                      f"{r['laplacian_var']:.5f} ({r['laplacian_var'] / base['laplacian_var']:.2f}x)"])
-    return header, table
-
-
-# ----------------------------------------------------------------------------------------- figures
-
-
-def figures(syn_rows, proc_rows, film_result, film_frames, film_outputs, methods: List[str]) -> List[str]:
+def figures(results: List[Dict], methods: List[str], figures_dir: Path) -> List[str]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    FIGURES.mkdir(parents=True, exist_ok=True)
+    figures_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    if syn_rows:
-        settings = list(dict.fromkeys(r["setting"] for r in syn_rows))
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    ok = [r for r in results if "error" not in r]
+    for split in dict.fromkeys(r["split"] for r in ok):
+        sel = [r for r in ok if r["split"] == split]
+        kinds = [k for k in KINDS if any(r["kind"] == k for r in sel)]
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 3.8), gridspec_kw={"width_ratios": [1, 2]})
         width = 0.8 / len(methods)
-        x = np.arange(len(settings))
+        x = np.arange(len(kinds))
         for i, m in enumerate(methods):
-            e = [np.mean([r["e_warp"] for r in syn_rows if r["setting"] == s and r["method"] == m]) for s in settings]
-            p = [np.mean([r["psnr"] for r in syn_rows if r["setting"] == s and r["method"] == m]) for s in settings]
-            ax1.bar(x + i * width, e, width, label=m)
-            ax2.bar(x + i * width, p, width, label=m)
-        floors = [np.mean([r["floor"] for r in syn_rows if r["setting"] == s and r["method"] == methods[0]])
-                  for s in settings]
-        for xi, f in zip(x, floors):
-            ax1.hlines([f, SYNTHETIC_TARGET["floor_ratio"] * f], xi - 0.1, xi + 0.9, colors=["k", "grey"],
-                       linestyles=["-", "--"])
-        ax2.axhline(SYNTHETIC_TARGET["psnr"], color="grey", linestyle="--")
-        for ax, title in ((ax1, "E_warp (floor: black, target: dashed)"), (ax2, "PSNR vs clean, dB (target dashed)")):
-            ax.set_xticks(x + 0.4 - width / 2, settings)
-            ax.set_title(title, fontsize=10)
+            share = [np.mean([bool(r.get("target_met")) for r in sel if r["kind"] == k and r["method"] == m] or [0])
+                     for k in kinds]
+            ax1.bar(x + i * width, share, width, label=m)
+        ax1.set_xticks(x + 0.4 - width / 2, kinds, fontsize=8)
+        ax1.set_ylim(0, 1)
+        ax1.set_title(f"{split}: share of cases meeting the target", fontsize=10)
         ax1.legend(fontsize=8)
+        settings = [s for s in devset.SYNTHETIC_SETTINGS if any(r["setting"] == s for r in sel)]
+        groups = settings + [k for k in ("genuine",) if k in kinds]
+        xs = np.arange(len(groups))
+        for i, m in enumerate(methods):
+            vals = []
+            for g in groups:
+                rs = [r["ratio"] for r in sel if r["method"] == m and
+                      ((r["kind"] == "synthetic" and r["setting"] == g) or (g == "genuine" and r["kind"] == g))]
+                vals.append(np.mean(rs) if rs else np.nan)
+            ax2.bar(xs + i * width, vals, width, label=m)
+        ax2.axhline(TARGETS["synthetic"]["ratio_max"], color="grey", linestyle="--", lw=1)
+        ax2.set_yscale("log")
+        ax2.set_xticks(xs + 0.4 - width / 2, groups, rotation=45, ha="right", fontsize=8)
+        ax2.set_title("mean E_warp / floor by flicker setting (target dashed)", fontsize=10)
         fig.tight_layout()
-        fig.savefig(FIGURES / "quality_synthetic.png", dpi=90)
+        name = f"quality_summary_{split}.png"
+        fig.savefig(figures_dir / name, dpi=90)
         plt.close(fig)
-        written.append("quality_synthetic.png")
-    if film_result:
-        fig, ax = plt.subplots(figsize=(9, 3.2))
-        ax.plot(film_result["input"]["luma"], color="k", lw=1.2, label="input")
-        for m in methods:
-            if m != "raw":
-                ax.plot(film_result["methods"][m]["luma"], lw=1.2, label=m)
-        ax.set_xlabel("frame")
-        ax.set_ylabel("mean luminance")
-        ax.set_title("Old film: per-frame mean luminance", fontsize=10)
-        ax.legend(fontsize=8)
+        written.append(name)
+    picks = [c for c in BIAS_CASES if any(r["case"] == c and "bias_rgb" in r for r in ok)][:4]
+    films = [c for c in dict.fromkeys(r["case"] for r in ok if r["kind"] == "film")][:1]
+    if picks or films:
+        panels = picks + films
+        fig, axes = plt.subplots(len(panels), 1, figsize=(10, 2.4 * len(panels)), squeeze=False)
+        for ax, name in zip(axes[:, 0], panels):
+            for j, m in enumerate(methods):
+                r = next((r for r in ok if r["case"] == name and r["method"] == m), None)
+                if r is None:
+                    continue
+                colour = f"C{j}"
+                if "bias_rgb" in r:
+                    bias = np.asarray(r["bias_rgb"]) @ np.array([0.2126, 0.7152, 0.0722])
+                    ax.plot(bias, color=colour, lw=1.2, label=f"{m}: mean bias (luma)")
+                    ax.plot(r["bias_lowpass"], color=colour, lw=1, ls="--", label=f"{m}: |low-pass bias|")
+                else:
+                    if j == 0:
+                        ax.plot(r["luma_in"], color="k", lw=1.2, label="input mean luma")
+                    ax.plot(r["luma_out"], color=colour, lw=1, label=f"{m}: mean luma")
+            ax.axhline(0, color="grey", lw=0.6)
+            ax.set_title(name, fontsize=9)
+            ax.legend(fontsize=7, ncol=2)
+        axes[-1, 0].set_xlabel("frame")
         fig.tight_layout()
-        fig.savefig(FIGURES / "quality_film_luma.png", dpi=90)
+        fig.savefig(figures_dir / "quality_bias.png", dpi=90)
         plt.close(fig)
-        written.append("quality_film_luma.png")
-        stills = stills_grid(film_frames, film_outputs, [m for m in methods if m != "raw"])
-        cv2.imwrite(str(FIGURES / "quality_film_stills.png"), cv2.cvtColor(stills, cv2.COLOR_RGB2BGR),
-                    [cv2.IMWRITE_PNG_COMPRESSION, 9])
-        written.append("quality_film_stills.png")
+        written.append("quality_bias.png")
     return written
 
 
-def stills_grid(frames: Frames, outputs: Dict[str, Frames], names: List[str], width: int = 320) -> np.ndarray:
-    """Rows: two frames of the film; columns: input then each method, labelled."""
-    picks = [len(frames) // 3, 2 * len(frames) // 3]
-    rows = []
-    for t in picks:
-        cells = []
-        for label, clip in [("input", frames)] + [(n, outputs[n]) for n in names]:
-            image = clip[t]
-            h = int(round(image.shape[0] * width / image.shape[1]))
-            cell = (np.clip(cv2.resize(image, (width, h), interpolation=cv2.INTER_AREA), 0, 1) * 255).astype(np.uint8)
-            cv2.putText(cell, f"{label} #{t}", (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 0), 1, cv2.LINE_AA)
-            cells.append(cell)
-        rows.append(np.concatenate(cells, 1))
-    return np.concatenate(rows, 0)
+def report(args, results: List[Dict], summary: List[Dict], methods: List[str], written: List[str],
+           elapsed: float, timings: Dict) -> str:
+    ok = [r for r in results if "error" not in r]
+    splits = list(dict.fromkeys(r["split"] for r in ok))
+    parts = [f"## Quality{' (quick run: short cases only)' if args.quick else ''}", "",
+             f"`python benchmarks/quality.py {' '.join(args.argv)}` on {machine_note()}: {elapsed:.0f}s "
+             f"(making cases {timings['generation_s']:.0f}s, reference flows {timings['flows_s']:.0f}s, "
+             + ", ".join(f"{m} {s:.0f}s" for m, s in timings["methods_s"].items())
+             + f", evaluation {timings['evaluation_s']:.0f}s).",
+             "",
+             "Cases come from `benchmarks/devset.py` (generated from ../shared/data and procedurally; the dev split "
+             "is for tuning, the held-out split is never tuned on and uses other photographs). E_warp (paper "
+             "eq. 7-8) uses flow and occlusion masks of the clean clip under the reference; the floor is the "
+             "reference's own E_warp. Targets: synthetic flicker and genuine changes E_warp <= 1.15x the floor and "
+             "PSNR >= 27 dB against the reference; processed pairs close >= 50% of the gap between the processed "
+             "clip's E_warp and the floor with PSNR >= 24 dB against the processed frames; clean input PSNR >= 40 "
+             "dB against itself; real film local flicker <= 0.35x the input's, Laplacian variance >= 0.97x, tint "
+             "<= 0.5 levels. ✓ / ✗: all of a case's targets met or not."]
+    for split in splits:
+        title = {"dev": "Dev split (tuned on)", "heldout": "Held-out split (never tuned on)"}[split]
+        cases_n = len({r["case"] for r in ok if r["split"] == split})
+        parts += ["", f"### {title}: {cases_n} cases", "", markdown_table(*summary_table(summary, split))]
+        if f"quality_summary_{split}.png" in written:
+            parts += ["", f"![summary {split}](figures/quality_summary_{split}.png)"]
+        h, t = setting_table(results, methods, split)
+        if t:
+            parts += ["", "Synthetic flicker by setting (mean over the clips that have it):", "", markdown_table(h, t)]
+        details = []
+        for kind in KINDS:
+            h, t = case_table(results, methods, kind, split)
+            if t:
+                details += ["", f"**{kind}**", "", markdown_table(h, t)]
+        extra = oldfilm_table(results, methods, split)
+        if extra:
+            details += ["", "**oldfilm (synthetic B/W): local flicker ratio / Laplacian ratio / tint**", "",
+                        markdown_table(*extra)]
+        parts += ["", f"<details><summary>Every {split} case</summary>"] + details + ["", "</details>"]
+    if "quality_bias.png" in written:
+        parts += ["", "Per-frame appearance bias against the reference (mean over the frame, and mean absolute "
+                  "low-pass difference): how appearance wanders over a clip.", "", "![bias](figures/quality_bias.png)"]
+    return "\n".join(parts) + "\n"
 
 
 # ----------------------------------------------------------------------------------------- main
 
 
-def report(args, syn_rows, proc_rows, film_result, methods, written, elapsed) -> str:
-    parts = [f"## Quality{' (quick smoke run: first frames only, two settings)' if args.quick else ''}",
-             "",
-             f"`python benchmarks/quality.py {' '.join(args.argv)}` on {machine_note()}, {elapsed:.0f}s. "
-             "E_warp (paper eq. 7-8, deflicker_engine.metrics: masked L1 summed over RGB, per pixel) always "
-             "uses flow and occlusion masks from the temporally consistent reference; the reference's own E_warp "
-             "is the floor. ✓ marks a result that meets the issue's target."]
-    if syn_rows:
-        h, t = synthetic_summary(syn_rows, methods)
-        hd, td = synthetic_detail(syn_rows, methods)
-        clips = ", ".join(dict.fromkeys(r["clip"] for r in syn_rows))
-        parts += ["", "### (a) Synthetic flicker on clean clips", "",
-                  f"Clips: {clips}; flicker from `deflicker_engine.synthetic` (seed {args.seed}); mean over clips. "
-                  f"Target: E_warp within {int(round((SYNTHETIC_TARGET['floor_ratio'] - 1) * 100))}% of the floor "
-                  f"and PSNR >= {SYNTHETIC_TARGET['psnr']:.0f} dB against the clean frames. Flicker constant over W frames "
-                  "only shows in E_warp between windows, so W = 10 global-only flicker is nearly invisible to it "
-                  "(sintel's 10 frames are a single window) and only PSNR measures it.", "",
-                  markdown_table(h, t), "", "<details><summary>Per clip</summary>", "", markdown_table(hd, td), "",
-                  "</details>"]
-        if "quality_synthetic.png" in written:
-            parts += ["", "![synthetic](figures/quality_synthetic.png)"]
-    if proc_rows:
-        h, t = processed_table(proc_rows, methods)
-        parts += ["", "### (b) Processed videos (per-frame algorithms)", "",
-                  "E_warp / PSNR against the processed frames. Target: close at least half the gap between the "
-                  f"processed clip's E_warp and the floor, with PSNR >= {PROCESSED_TARGET['psnr']:.0f} dB.", "",
-                  markdown_table(h, t)]
-    if film_result:
-        h, t = film_table(film_result)
-        parts += ["", f"### (c) Real old film ({FILM}, {film_result['frames']} frames)", "",
-                  "No clean reference exists: luma jitter is the mean absolute change of the per-frame mean "
-                  "luminance (lower is steadier, but real lighting changes count too); sharpness should stay "
-                  "near 1.00x of the input (a deflickerer must not soften the picture).", "",
-                  markdown_table(h, t), "", "![luminance](figures/quality_film_luma.png)", "",
-                  "![stills](figures/quality_film_stills.png)"]
-    return "\n".join(parts) + "\n"
-
-
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--methods", default="raw,ffmpeg,ours-no-atlas,ours",
+    parser.add_argument("--split", choices=("dev", "heldout", "all"), default=None,
+                        help="which split (default: dev; all with --quick)")
+    parser.add_argument("--cases", default=None, help="comma list of globs on case names, e.g. 'd0*/w3-*,bmx/*'")
+    parser.add_argument("--kinds", default=",".join(KINDS), help=f"comma list of {', '.join(KINDS)}")
+    parser.add_argument("--methods", default="raw,ffmpeg,ours",
                         help="comma list: raw, ffmpeg, ffmpeg-am, ours-no-atlas, ours")
-    parser.add_argument("--clips", default="bmx,sintel,goat,bike,film",
-                        help="comma list of bmx, sintel, goat, bike (synthetic; goat and bike also processed), film")
-    parser.add_argument("--parts", default="synthetic,processed,film", help="which of synthetic,processed,film")
-    parser.add_argument("--quick", action="store_true", help=f"first {QUICK_FRAMES} frames, settings "
-                        f"{', '.join(QUICK_SETTINGS)}: a smoke run of the harness")
-    parser.add_argument("--seed", type=int, default=0, help="synthetic flicker seed")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="an AnalysisParams or RenderParams field for our engine (repeatable)")
+    parser.add_argument("--quick", action="store_true", help=f"about 10 short cases (<= {devset.QUICK_FRAMES} "
+                        "frames): a smoke run of the harness")
     parser.add_argument("--device", default="auto", help="device for our engine")
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "out",
-                        help="folder for quality.json")
+    parser.add_argument("--out", type=Path, default=OUT, help="folder for quality-<tag>.json")
+    parser.add_argument("--tag", default=None, help="name of this run (default: the split, -quick)")
     parser.add_argument("--no-docs", action="store_true", help="do not touch docs/benchmarks.md or docs/figures")
+    parser.add_argument("--compare", nargs=2, type=Path, metavar=("A.json", "B.json"),
+                        help="print per-case deltas between two runs and exit")
     args = parser.parse_args(argv)
     args.argv = argv
-    data = require_data()
+    if args.compare:
+        return compare(*args.compare)
+    split = args.split or ("all" if args.quick else "dev")
+    tag = args.tag or f"{split}{'-quick' if args.quick else ''}"
     names = [m for m in args.methods.split(",") if m]
     methods = make_methods(names, args.device)
-    clips = [c for c in args.clips.split(",") if c]
-    parts = set(args.parts.split(","))
-    settings = [s for s in FLICKER_SETTINGS if not args.quick or s.name in QUICK_SETTINGS]
-    limit = QUICK_FRAMES if args.quick else None
+    analysis, render = parse_params(args.param)
+    kinds = [k for k in args.kinds.split(",") if k]
+    try:
+        cases = devset.cases(split, kinds, quick=args.quick, names=args.cases)
+    except ValueError as exc:
+        raise SystemExit(str(exc))
+    if not cases:
+        raise SystemExit("no case matches")
+    log(f"{len(cases)} cases ({split}{', quick' if args.quick else ''}), methods {', '.join(names)}"
+        + (f", engine overrides {analysis} {render}" if analysis or render else ""))
+
     started = time.perf_counter()
-    refs = References(data, limit)
-
-    syn_rows = proc_rows = []
-    film_result, film_frames, film_outputs = None, None, None
-    if "synthetic" in parts and any(c in CLEAN for c in clips):
-        log("(a) synthetic flicker")
-        syn_rows = synthetic(refs, [c for c in clips if c in CLEAN], settings, methods, args.seed)
-    if "processed" in parts and any(c in PROCESSED for c in clips):
-        log("(b) processed videos")
-        proc_rows = processed(refs, data, [c for c in clips if c in PROCESSED], methods, limit)
-    if "film" in parts and "film" in clips:
-        log("(c) old film")
-        film_result, film_frames, film_outputs = film(data, methods, QUICK_FILM_FRAMES if args.quick else None)
+    results, timings = run_cases(cases, methods, analysis, render)
     elapsed = time.perf_counter() - started
+    summary = summarise(results, names)
 
-    if syn_rows:
-        print("Synthetic flicker (mean over clips): E_warp / PSNR dB, target met")
-        print(text_table(*synthetic_summary(syn_rows, names)), end="\n\n")
-    if proc_rows:
-        print("Processed videos: E_warp / PSNR vs processed, target met")
-        print(text_table(*processed_table(proc_rows, names)), end="\n\n")
-    if film_result:
-        print("Old film")
-        print(text_table(*film_table(film_result)), end="\n\n")
+    for split_name in dict.fromkeys(r["split"] for r in results):
+        print(f"=== {split_name} ===")
+        for kind in KINDS:
+            h, t = case_table(results, names, kind, split_name)
+            if t:
+                print(f"\n{kind}")
+                print(text_table(h, t))
+        extra = oldfilm_table(results, names, split_name)
+        if extra:
+            print("\noldfilm extras (local flicker ratio / Laplacian ratio / tint)")
+            print(text_table(*extra))
+        h, t = setting_table(results, names, split_name)
+        if t:
+            print("\nsynthetic by setting")
+            print(text_table(h, t))
+        print(f"\nsummary ({split_name})")
+        print(text_table(*summary_table(summary, split_name)), end="\n\n")
+    print(f"{len(cases)} cases in {elapsed:.0f}s: making cases {timings['generation_s']:.0f}s, reference flows "
+          f"{timings['flows_s']:.0f}s, " + ", ".join(f"{m} {s:.0f}s" for m, s in timings["methods_s"].items())
+          + f", evaluation {timings['evaluation_s']:.0f}s")
 
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "quality.json").write_text(json.dumps(
-        {"argv": argv, "synthetic": syn_rows, "processed": proc_rows, "film": film_result}, indent=1))
+    path = args.out / f"quality-{tag}.json"
+    path.write_text(json.dumps({"tag": tag, "argv": argv, "machine": machine_note(), "date": time.strftime("%Y-%m-%d %H:%M"),
+                                "split": split, "quick": args.quick, "methods": names,
+                                "engine_params": {"analysis": analysis, "render": render}, "elapsed_s": elapsed,
+                                "timings": timings, "cases": [c.describe() for c in cases], "results": results,
+                                "summary": summary}, indent=1, default=float))
+    print(f"wrote {path}")
     if not args.no_docs:
-        written = figures(syn_rows, proc_rows, film_result, film_frames, film_outputs, names)
-        write_section(DOCS, "quality", report(args, syn_rows, proc_rows, film_result, names, written, elapsed))
+        written = figures(results, names, FIGURES)
+        write_section(DOCS, "quality", report(args, results, summary, names, written, elapsed, timings))
         print(f"wrote {DOCS} and {len(written)} figure(s) in {FIGURES}")
     return 0
 
