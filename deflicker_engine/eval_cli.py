@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Dict, Iterator, Optional
 
 from .errors import InputError, OutputError
+from .progress import stage_progress
 
 
 def _working_frames(path: str) -> Iterator:
@@ -51,16 +51,9 @@ def evaluate(ref: str, out: str, gt: Optional[str] = None, quiet: bool = True) -
             raise InputError(f"the {role} clip is {w}x{h} but the reference is {width}x{height}; "
                              "evaluate at the reference's size")
 
-    bar = None
-    if not quiet:
-        from tqdm import tqdm
-
-        bar = tqdm(total=count, desc="   flow", unit="frame", file=sys.stderr, leave=False, dynamic_ncols=True)
-    try:
-        flows = ReferenceFlows(_working_frames(ref), progress=(lambda done, total: bar.update(1)) if bar else None)
-    finally:
-        if bar is not None:
-            bar.close()
+    with stage_progress(quiet) as progress:  # bars on a terminal, a few lines in a log
+        flows = ReferenceFlows(_working_frames(ref), progress=lambda done, total: progress("flow", done, total),
+                               total=count)
     result_out = flows.warp_error(_working_frames(out))
     result_ref = flows.warp_error(_working_frames(ref))
     return {

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from dataclasses import fields
-from typing import Dict, Optional
+from typing import Dict
 
 from .config import AnalysisParams, RenderParams, from_dict, preset_help
 from .device import DEVICE_CHOICES
+from .progress import stage_progress
 
 
 def add_param_options(parser: argparse.ArgumentParser, cls) -> None:
@@ -35,34 +35,6 @@ def params_from_args(args: argparse.Namespace, cls):
     return from_dict(cls, given)
 
 
-class StageBars:
-    """One tqdm bar per pipeline stage, on stderr; silent when quiet."""
-
-    def __init__(self, quiet: bool = False):
-        self.quiet = quiet
-        self.stage: Optional[str] = None
-        self.bar = None
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if self.quiet:
-            return
-        if stage != self.stage:
-            self.close()
-            from tqdm import tqdm
-
-            self.stage = stage
-            self.bar = tqdm(total=total, desc=f"{stage:>7}", unit="frame" if stage != "atlas" else "step",
-                            file=sys.stderr, leave=False, dynamic_ncols=True)
-        self.bar.total = total
-        self.bar.n = done
-        self.bar.refresh()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-
 def _report(seconds: Dict[str, float], frames: int, wall: float) -> str:
     parts = ", ".join(f"{k} {v:.1f}s" for k, v in seconds.items())
     return f"deflickered {frames} frames in {wall:.1f}s ({frames / max(wall, 1e-9):.1f} fps): {parts}"
@@ -74,18 +46,14 @@ def run(args: argparse.Namespace) -> int:
 
     analysis_params = params_from_args(args, AnalysisParams)
     render_params = params_from_args(args, RenderParams)
-    bars = StageBars(args.quiet)
     started = time.perf_counter()
     check_output_path(args.input, args.output)
-    with open_source(args.input) as source:  # a bad input fails here, before the networks load
-        try:
+    with stage_progress(args.quiet) as progress:  # bars on a terminal, a few lines in a log
+        with open_source(args.input) as source:  # a bad input fails here, before the networks load
             engine = Deflicker(device=args.device)
-            analysis = engine.process(source, args.output, analysis_params, render_params, progress=bars)
-        finally:
-            bars.close()
-    if not args.quiet:
-        print(_report(analysis.stage_seconds, analysis.count, time.perf_counter() - started), file=sys.stderr)
-        print(f"wrote {args.output}", file=sys.stderr)
+            analysis = engine.process(source, args.output, analysis_params, render_params, progress=progress)
+        progress.note(_report(analysis.stage_seconds, analysis.count, time.perf_counter() - started))
+        progress.note(f"wrote {args.output}")
     if args.save_analysis:
         analysis.save(args.save_analysis)
     return 0
@@ -104,7 +72,9 @@ def register(subparsers) -> None:
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
                         help="where the networks run: auto picks a CUDA GPU when there is one (default: auto)")
     parser.add_argument("--save-analysis", metavar="FILE", help="also keep the clip's analysis (.npz)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress or summary (progress is bars on a terminal, a line per stage and "
+                             "at most one every few seconds in a log)")
     add_param_options(parser.add_argument_group("render"), RenderParams)
     add_param_options(parser.add_argument_group("analysis (advanced)"), AnalysisParams)
     parser.set_defaults(func=run)
