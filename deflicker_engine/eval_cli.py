@@ -16,11 +16,11 @@ from .errors import InputError, OutputError
 from .progress import stage_progress
 
 
-def _working_frames(path: str) -> Iterator:
+def _working_frames(path: str, colorspace: str = "") -> Iterator:
     """Every frame of a clip in the working encoding (float32 RGB, alpha dropped)."""
     from .io import open_source, to_working
 
-    with open_source(path) as src:
+    with open_source(path, colorspace=colorspace) as src:
         for frame in src.frames():
             rgb, _ = to_working(frame, src.info)
             yield rgb
@@ -36,9 +36,17 @@ def _clip_shape(path: str, role: str):
     return info.count, info.width, info.height
 
 
-def evaluate(ref: str, out: str, gt: Optional[str] = None, quiet: bool = True) -> Dict[str, object]:
-    """E_warp of out and of ref (the floor) with ref's flows, and PSNR of out vs gt when given."""
+def evaluate(ref: str, out: str, gt: Optional[str] = None, quiet: bool = True,
+             colorspace: str = "") -> Dict[str, object]:
+    """E_warp of out and of ref (the floor) with ref's flows, and PSNR of out vs gt when given.
+
+    `colorspace` (an OpenColorIO name, for every clip) measures in the same working encoding the
+    engine analyses in; empty lets each file decide.
+    """
+    from .io import colour_transform
     from .metrics import ReferenceFlows, psnr
+
+    colour_transform(colorspace)  # an unknown name fails before any clip is read
 
     shapes = {"reference": _clip_shape(ref, "reference"), "output": _clip_shape(out, "output")}
     if gt is not None:
@@ -52,17 +60,18 @@ def evaluate(ref: str, out: str, gt: Optional[str] = None, quiet: bool = True) -
                              "evaluate at the reference's size")
 
     with stage_progress(quiet) as progress:  # bars on a terminal, a few lines in a log
-        flows = ReferenceFlows(_working_frames(ref), progress=lambda done, total: progress("flow", done, total),
-                               total=count)
-    result_out = flows.warp_error(_working_frames(out))
-    result_ref = flows.warp_error(_working_frames(ref))
+        flows = ReferenceFlows(_working_frames(ref, colorspace), total=count,
+                               progress=lambda done, total: progress("flow", done, total))
+    result_out = flows.warp_error(_working_frames(out, colorspace))
+    result_ref = flows.warp_error(_working_frames(ref, colorspace))
     return {
         "frames": count,
         "width": width,
         "height": height,
         "e_warp_out": result_out["e_warp"],
         "e_warp_ref": result_ref["e_warp"],
-        "psnr_out_gt": psnr(_working_frames(out), _working_frames(gt)) if gt is not None else None,
+        "psnr_out_gt": (psnr(_working_frames(out, colorspace), _working_frames(gt, colorspace))
+                        if gt is not None else None),
         "per_frame_out": result_out["per_frame"],
         "per_frame_ref": result_ref["per_frame"],
     }
@@ -81,7 +90,7 @@ def format_table(numbers: Dict[str, object]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    numbers = evaluate(args.ref, args.out, args.gt, quiet=args.quiet)
+    numbers = evaluate(args.ref, args.out, args.gt, quiet=args.quiet, colorspace=args.colorspace)
     print(format_table(numbers))
     if args.json:
         target = Path(args.json)
@@ -104,5 +113,7 @@ def register(subparsers) -> None:
     parser.add_argument("--out", required=True, help="the clip to score")
     parser.add_argument("--gt", help="ground truth for PSNR (for synthetic flicker: the clean clip)")
     parser.add_argument("--json", metavar="FILE", help="also write the numbers (and per-frame E_warp) as JSON")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--colorspace", default="", metavar="NAME",
+                        help="the clips' OpenColorIO colour space (as for deflicker run); empty: from the files")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress (bars on a terminal, lines in a log)")
     parser.set_defaults(func=run)

@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     check_output_path(args.input, args.output)
     with stage_progress(args.quiet) as progress:  # bars on a terminal, a few lines in a log
-        with open_source(args.input) as source:  # a bad input fails here, before the networks load
+        # a bad input or colour space fails here, before the networks load; the source carries the colour space
+        with open_source(args.input, colorspace=analysis_params.colorspace) as source:
             engine = Deflicker(device=args.device)
             analysis = engine.process(source, args.output, analysis_params, render_params, progress=progress)
         progress.note(_report(analysis.stage_seconds, analysis.count, time.perf_counter() - started))

@@ -1,4 +1,5 @@
-"""Frames in and out: video (PyAV), PNG/JPEG/TIFF (OpenCV), EXR (OpenEXR), colour encodings, atomic outputs.
+"""Frames in and out: video (PyAV), PNG/JPEG/TIFF (OpenCV), EXR (OpenEXR), colour (encodings, OpenColorIO
+colour spaces), atomic outputs.
 
 See docs/architecture.md, "Frames", for the contract.
 """
@@ -7,10 +8,11 @@ from .colour import from_working, to_working
 from .encoder import DEFAULT_RATE
 from .guard import check_output_path
 from .info import ClipInfo
+from .ocio import ColourTransform, colour_transform
 from .sinks import FrameSink, open_sink
-from .source import open_source
+from .source import open_source, with_colour
 from .spool import spool_frames
 from .staging import atomic_file
 
-__all__ = ["DEFAULT_RATE", "ClipInfo", "FrameSink", "FrameSource", "atomic_file", "check_output_path", "from_working", "open_sink",
-           "open_source", "spool_frames", "to_working"]
+__all__ = ["DEFAULT_RATE", "ClipInfo", "ColourTransform", "FrameSink", "FrameSource", "atomic_file",
+           "check_output_path", "colour_transform", "from_working", "open_sink", "open_source", "spool_frames", "to_working", "with_colour"]

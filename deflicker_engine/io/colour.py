@@ -1,11 +1,14 @@
 """Native samples <-> the working encoding the networks see (float32, perceptual, values > 1 kept).
 
-Integers map to [0, 1]. Scene-linear floats (EXR) go through the sRGB transfer curve, extended:
-linear below the knee (negatives too) and the power branch continued above 1, so HDR survives and
-the inverse is exact up to float rounding. Alpha is never encoded: it travels at its native values.
+Integers map to [0, 1]. When the clip's colour space was named (`info.colour`, see io.ocio), OpenColorIO
+takes it to the working encoding and exactly back. Otherwise the file decides: scene-linear floats (EXR) go
+through the sRGB transfer curve, extended: linear below the knee (negatives too) and the power branch
+continued above 1, so HDR survives and the inverse is exact up to float rounding; everything else is
+taken as sRGB-encoded already. Alpha is never encoded: it travels at its native values.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Optional, Tuple
 
 import numpy as np
@@ -40,7 +43,8 @@ def decode_srgb(encoded: np.ndarray) -> np.ndarray:
 def to_working(frame: np.ndarray, info: ClipInfo) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     """(rgb float32 H x W x 3 in the working encoding, alpha float32 H x W or None).
 
-    Integers are first normalised to [0, 1]; `info.encoding == "linear"` then applies the curve.
+    Integers are first normalised to [0, 1]; then `info.colour` (OpenColorIO) when the colour space was
+    named, else the sRGB curve when `info.encoding == "linear"`.
     """
     scale = _scale(frame.dtype)
     rgb = frame[:, :, :3].astype(np.float32)
@@ -49,7 +53,9 @@ def to_working(frame: np.ndarray, info: ClipInfo) -> Tuple[np.ndarray, Optional[
         rgb /= np.float32(scale)
         if alpha is not None:
             alpha /= np.float32(scale)
-    if info.encoding == "linear":
+    if info.colour is not None:
+        rgb = info.colour.to_working(rgb)
+    elif info.encoding == "linear":
         rgb = encode_srgb(rgb)
     return rgb, alpha
 
@@ -66,7 +72,9 @@ def from_working(rgb: np.ndarray, alpha: Optional[np.ndarray], info: ClipInfo) -
     dtype = info.np_dtype
     scale = _scale(dtype)
     colour = rgb.astype(np.float32, copy=True)
-    if info.encoding == "linear":
+    if info.colour is not None:
+        colour = info.colour.from_working(colour)
+    elif info.encoding == "linear":
         colour = decode_srgb(colour)
     planes = [_to_native(colour, dtype, scale)]
     if info.channels == 4:
@@ -94,9 +102,17 @@ def _alpha_plane(alpha: Optional[np.ndarray], size, dtype: np.dtype, scale: Opti
 
 
 def convert_frame(frame: np.ndarray, source: ClipInfo, target: ClipInfo) -> np.ndarray:
-    """Re-express a native frame of `source` in `target`'s dtype and encoding (for formats that need it)."""
-    if source.encoding == target.encoding and (frame.dtype == target.np_dtype or (
-            frame.dtype.kind == "f" and target.np_dtype.kind == "f")):
+    """Re-express a native frame of `source` in `target`'s dtype and encoding (for formats that need it).
+
+    A clip with a named colour space keeps its values in that space whatever the format (only the sample
+    type changes), so an output is always in the input's colour space.
+    """
+    same_space = source.colour == target.colour and (source.colour is not None or source.encoding == target.encoding)
+    if same_space and (frame.dtype == target.np_dtype or (frame.dtype.kind == "f" and target.np_dtype.kind == "f")):
         return frame.astype(target.np_dtype, copy=False)
+    if same_space and source.colour is not None:  # only the sample type changes: skip the colour maths
+        plain = dataclasses.replace(source, colour=None, encoding="srgb")
+        rgb, alpha = to_working(frame, plain)
+        return from_working(rgb, alpha, dataclasses.replace(target, colour=None, encoding="srgb"))
     rgb, alpha = to_working(frame, source)
     return from_working(rgb, alpha, target)

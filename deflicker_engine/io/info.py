@@ -3,11 +3,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Optional, Tuple
+from typing import TYPE_CHECKING, Optional, Tuple
 
 import numpy as np
 
 from ..errors import ParameterError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .ocio import ColourTransform
 
 DTYPES = ("uint8", "uint16", "float16", "float32")
 KINDS = ("video", "sequence")
@@ -21,6 +24,8 @@ class ClipInfo:
     `rate` is the exact frame rate as "num/den" (for example "24000/1001") so that outputs keep it
     bit-exact; `fps` is the same as a float for display. Both are None for image sequences.
     `names` are the file names of a sequence, in reading order (None for video and spooled frames).
+    `colour` is the clip's OpenColorIO colour handling when its colour space was named (see io.ocio);
+    it then decides the working encoding instead of `encoding`, and outputs stay in that space.
     """
 
     kind: str
@@ -34,6 +39,7 @@ class ClipInfo:
     encoding: str = "srgb"
     names: Optional[Tuple[str, ...]] = None
     path: str = ""
+    colour: Optional["ColourTransform"] = None
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("kind", self.kind, KINDS), ("dtype", self.dtype, DTYPES),

@@ -77,3 +77,11 @@ def test_eval_through_the_deflicker_command(folders, capsys):
     code = main(["eval", "--ref", str(folders["ref"]), "--out", str(folders["short"]), "-q"])
     assert code == 1
     assert "frames" in capsys.readouterr().err
+
+
+def test_eval_in_a_named_colour_space(folders, capsys):
+    plain = evaluate(str(folders["ref"]), str(folders["out"]))
+    as_srgb = evaluate(str(folders["ref"]), str(folders["out"]), colorspace="sRGB")
+    assert as_srgb["e_warp_out"] == pytest.approx(plain["e_warp_out"], rel=1e-5)   # PNGs are sRGB already
+    code = main(["eval", "--ref", str(folders["ref"]), "--out", str(folders["out"]), "--colorspace", "nope", "-q"])
+    assert code == 1 and "nope" in capsys.readouterr().err

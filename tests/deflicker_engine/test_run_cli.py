@@ -102,3 +102,53 @@ def test_output_folder_missing_parent(tmp_path):
 def test_bad_parameter(tmp_path):
     src = _folder(tmp_path / "in", flicker(textured_scene(4, 32, 48)))
     _assert_one_line_error(deflicker("run", str(src), "-o", str(tmp_path / "o"), "--strength", "3"), "strength")
+
+
+def _exr_plate(folder, frames):
+    import OpenEXR
+
+    folder.mkdir()
+    for i, frame in enumerate(frames):
+        planes = {c: np.ascontiguousarray(frame[:, :, k]) for k, c in enumerate("RGB")}
+        OpenEXR.File({"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage},
+                     planes).write(str(folder / f"plate.{1001 + i:04d}.exr"))
+    return folder
+
+
+def _read_exrs(folder):
+    import OpenEXR
+
+    out = []
+    for path in sorted(folder.glob("*.exr")):
+        with OpenEXR.File(str(path)) as f:
+            channels = f.channels()
+            out.append(channels["RGB"].pixels if "RGB" in channels else
+                       np.stack([channels[c].pixels for c in "RGB"], axis=2))
+    return out
+
+
+def test_help_lists_the_colour_space_option():
+    result = deflicker("run", "--help")
+    assert "--colorspace" in result.stdout and "OpenColorIO" in result.stdout
+
+
+def test_unknown_colour_space_is_a_one_line_error_with_the_closest_names(tmp_path):
+    src = _folder(tmp_path / "in", flicker(textured_scene(4, 32, 48)))
+    _assert_one_line_error(deflicker("run", str(src), "-o", str(tmp_path / "o"), "--colorspace", "ARRI LogC5"),
+                           "ARRI LogC5", "ARRI LogC4")
+    assert not (tmp_path / "o").exists()
+
+
+def test_acescg_plate_untouched_at_strength_zero_and_kept_above_one(tmp_path):
+    """The output returns exactly to the input's space: an untouched ACEScg half-float plate comes back bit for bit."""
+    frames = (flicker(textured_scene(8, 32, 48)) ** 2.2 * 6.0).astype(np.float16)   # scene-linear, highlights > 1
+    src = _exr_plate(tmp_path / "in", frames)
+    result = deflicker("run", str(src), "-o", str(tmp_path / "same"), "--colorspace", "ACEScg", "--strength", "0",
+                       *FAST)
+    assert result.returncode == 0, result.stderr
+    assert all(np.array_equal(a, b) for a, b in zip(_read_exrs(tmp_path / "same"), frames))
+    result = deflicker("run", str(src), "-o", str(tmp_path / "out"), "--colorspace", "ACEScg", *FAST)
+    assert result.returncode == 0, result.stderr
+    out = _read_exrs(tmp_path / "out")
+    assert out[0].dtype == np.float16 and max(float(f.max()) for f in out) > 1.0
+    assert not all(np.array_equal(a, b) for a, b in zip(out, frames))
