@@ -5,6 +5,7 @@ them, so a parameter added to the engine shows up in every host.
 """
 from .errors import ParameterError
 
+PRESET_PARAM = "preset"  # the choice parameter whose choices are the effect's presets
 TYPES = {"boolean": bool, "integer": int, "double": float, "choice": str, "string": str}
 
 
@@ -93,6 +94,24 @@ class Effect(object):
         if name not in self.presets:
             raise ParameterError("unknown preset {!r}; known: {}".format(name, sorted(self.presets)), "parameter")
         return dict(self.presets[name].get("values", {}))
+
+    def preset_param(self):
+        """The parameter that picks a preset, or None when the server describes no presets."""
+        for p in self.params:
+            if p.name == PRESET_PARAM and p.type == "choice" and self.presets:
+                return p
+        return None
+
+    def preset_fills(self):
+        """{preset: {param: value}}: what every knob that some preset sets takes when the user picks a
+        preset; the preset's own value, else the parameter's default. Values are sent explicitly and win
+        over a preset on the server, so picking 'auto' after 'processed' must put back what 'processed'
+        changed. Hosts store this with the node, so picking a preset needs no server."""
+        touched = sorted(set(name for entry in self.presets.values() for name in entry.get("values", {}))
+                         & set(self.names()))
+        defaults = self.defaults()
+        return dict((preset, dict((name, self.preset_values(preset).get(name, defaults[name])) for name in touched))
+                    for preset in self.presets)
 
     def param(self, name):
         for p in self.params:

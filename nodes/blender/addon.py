@@ -28,7 +28,7 @@ def _register_node_class(effect):
     old = _node_class()
     if old is not None:
         bpy.utils.unregister_class(old)
-    bpy.utils.register_class(deflicker_node.make_class(effect_props.specs(effect)))
+    bpy.utils.register_class(deflicker_node.make_class(effect_props.specs(effect), effect_props.preset_fills(effect)))
 
 
 @bpy.app.handlers.persistent

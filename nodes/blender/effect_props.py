@@ -9,7 +9,8 @@ import os
 import deflicker_bridge as bridge
 
 PREFIX = "fx_"  # keeps parameter names clear of Node's own attributes (name, label, width...)
-KINDS = {"boolean": "BOOLEAN", "integer": "INT", "double": "FLOAT"}
+KINDS = {"boolean": "BOOLEAN", "integer": "INT", "double": "FLOAT", "choice": "ENUM", "string": "STRING"}
+CASTS = {"boolean": bool, "integer": int, "double": float, "choice": str, "string": str}
 INT_LIMIT = 2 ** 31 - 1  # IntProperty is a C int
 
 
@@ -33,12 +34,19 @@ def attr_name(param_name):
     return PREFIX + param_name
 
 
-def spec(param):
-    """The property for one Param: its label, help, default and range."""
+def spec(param, summaries=None):
+    """The property for one Param: its label, help, default and range (choices: their items, each
+    described by `summaries[choice]` when given, e.g. what a preset is for)."""
     kind = KINDS[param.type]
     options = {"name": param.label, "description": param.help or param.label}
     if kind == "BOOLEAN":
         options["default"] = bool(param.default)
+    elif kind == "ENUM":
+        summaries = summaries or {}
+        options["items"] = [(c, c, summaries.get(c) or c) for c in param.choices]
+        options["default"] = param.default if param.default in param.choices else param.choices[0]
+    elif kind == "STRING":
+        options["default"] = str(param.default or "")
     else:
         cast = int if kind == "INT" else float
         options["default"] = cast(param.default)
@@ -52,7 +60,27 @@ def spec(param):
 
 def specs(effect):
     """Specs for every parameter of `effect` (none when no description was ever available)."""
-    return [spec(p) for p in effect.params] if effect is not None else []
+    if effect is None:
+        return []
+    preset = effect.preset_param()
+    summaries = dict((name, entry.get("summary", "")) for name, entry in effect.presets.items())
+    return [spec(p, summaries if p is preset else None) for p in effect.params]
+
+
+def preset_fills(effect):
+    """(attr of the preset property, {preset: {attr: value}}) for filling the node's properties when the
+    user picks a preset (bridge.Effect.preset_fills); (None, {}) when the effect has no presets."""
+    preset = effect.preset_param() if effect is not None else None
+    if preset is None:
+        return None, {}
+    return attr_name(preset.name), dict(
+        (name, dict((attr_name(k), v) for k, v in fill.items())) for name, fill in effect.preset_fills().items())
+
+
+def ran_with(params):
+    """" with preset 'old-film'" for the messages after a job: which preset it ran with."""
+    preset = params.get("preset") if params else None
+    return " with preset '{}'".format(preset) if preset else ""
 
 
 def values(effect, get):
@@ -62,7 +90,8 @@ def values(effect, get):
     out = {}
     for param in effect.params:
         value = get(attr_name(param.name))
-        out[param.name] = {"boolean": bool, "integer": int, "double": float}[param.type](value)
+        value = CASTS[param.type](value)
+        out[param.name] = value.strip() if param.type == "string" else value
     return out
 
 

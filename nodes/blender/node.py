@@ -15,7 +15,8 @@ IDNAME = "DeflickerNode"
 RESULT_NODE = "Deflickered"
 SOURCE_TYPES = [("IMAGE", "Image", "An image sequence or a movie opened as an Image"),
                 ("CLIP", "Movie Clip", "A Movie Clip (movie file or image sequence)")]
-PROPS = {"BOOLEAN": bpy.props.BoolProperty, "INT": bpy.props.IntProperty, "FLOAT": bpy.props.FloatProperty}
+PROPS = {"BOOLEAN": bpy.props.BoolProperty, "INT": bpy.props.IntProperty, "FLOAT": bpy.props.FloatProperty,
+         "ENUM": bpy.props.EnumProperty, "STRING": bpy.props.StringProperty}
 
 
 def _image_poll(node, image):
@@ -117,11 +118,26 @@ def result_node(node):
     return group.nodes.get(RESULT_NODE) if group is not None else None
 
 
-def make_class(specs):
-    """A node class with the static settings plus one property per effect parameter."""
+def preset_update(fills):
+    """The update callback of the preset property: set the properties the chosen preset sets."""
+    def update(node, context):
+        for attr, value in fills.get(getattr(node, update.attr), {}).items():
+            if hasattr(node, attr) and getattr(node, attr) != value:
+                setattr(node, attr, value)
+    return update
+
+
+def make_class(specs, presets=(None, {})):
+    """A node class with the static settings plus one property per effect parameter; `presets` is
+    effect_props.preset_fills(effect)."""
     annotations = static_properties()
+    preset_attr, fills = presets
     for s in specs:
-        annotations[s.attr] = PROPS[s.kind](**s.options)
+        options = dict(s.options)
+        if s.attr == preset_attr:
+            options["update"] = preset_update(fills)
+            options["update"].attr = s.attr
+        annotations[s.attr] = PROPS[s.kind](**options)
     return type("DeflickerNode", (DeflickerNodeBase, bpy.types.CompositorNodeCustomGroup),
                 {"__annotations__": annotations, "effect_specs": list(specs)})
 

@@ -147,11 +147,13 @@ class Runner(object):
             self.summary = status.message
             self.report("ERROR", "Deflicker: " + status.message)
         elif self.action == ANALYSE:
-            self.summary = "Analysed frames {}-{}: Render is now quick".format(plan.frames.start, plan.frames.end)
+            self.summary = "Analysed frames {}-{}{}: Render is now quick".format(
+                plan.frames.start, plan.frames.end, effect_props.ran_with(plan.params))
             self.report("INFO", "Deflicker: " + self.summary)
         else:
-            self.summary = "Deflickered frames {}-{} ({} frames) in {}".format(
-                plan.frames.start, plan.frames.end, plan.frames.count, plan.output)
+            self.summary = "Deflickered frames {}-{} ({} frames){} in {}".format(
+                plan.frames.start, plan.frames.end, plan.frames.count, effect_props.ran_with(plan.params),
+                plan.output)
             self.report("INFO", "Deflicker: " + self.summary)
         if status.state == bridge.job.DONE and self.session.effect is None:
             # a server answers now: cache its parameters for the next start (or Refresh Parameters); the

@@ -61,3 +61,17 @@ def test_frames_from_arrays_are_contiguous_little_endian_views():
         as_frame((b"123", (1, 1, 3), "float32"))
     with pytest.raises(ValueError):
         as_frame(np.zeros((1, 1, 3), np.int32))
+
+
+def test_preset_fills_put_back_what_another_preset_changed():
+    """Hosts send every knob's value and explicit values win over a preset, so picking a preset must set
+    every knob some preset touches: its own value, else the default."""
+    effect = bridge.Effect.from_describe({"effect": {"params": [
+        {"name": "preset", "type": "choice", "default": "auto", "choices": ["auto", "processed"], "group": "analysis"},
+        {"name": "slow_changes", "type": "double", "default": 0.5, "min": 0.0, "max": 30.0, "group": "analysis"},
+        {"name": "strength", "type": "double", "default": 1.0, "min": 0.0, "max": 1.0}],
+        "presets": {"auto": {"summary": "a", "values": {}},
+                    "processed": {"summary": "p", "values": {"slow_changes": 0.0, "gone": 1}}}}})
+    assert effect.preset_param().name == "preset"
+    assert effect.preset_fills() == {"auto": {"slow_changes": 0.5}, "processed": {"slow_changes": 0.0}}
+    assert bridge.Effect.from_describe({"effect": {"params": []}}).preset_param() is None

@@ -107,6 +107,9 @@ def _build(node, effect, address) -> None:
     stored = nuke.String_Knob("deflicker_params", "parameters")
     add(_knob(stored, knobspec.dumps(specs)))
     stored.setVisible(False)
+    presets = nuke.String_Knob("deflicker_presets", "presets")
+    add(_knob(presets, knobspec.dump_presets(effect)))
+    presets.setVisible(False)
     _build_inside(node)
     node["knobChanged"].setValue(KNOB_CHANGED)
 
@@ -119,6 +122,10 @@ def _knob(knob, value, tooltip=""):
 
 
 def _param_knob(spec):
+    if spec.type == "choice":
+        return _knob(nuke.Enumeration_Knob(spec.knob, spec.label, list(spec.choices)), str(spec.default), spec.help)
+    if spec.type == "string":
+        return _knob(nuke.String_Knob(spec.knob, spec.label), str(spec.default or ""), spec.help)
     if spec.type == "boolean":
         return _knob(nuke.Boolean_Knob(spec.knob, spec.label), bool(spec.default), spec.help)
     if spec.type == "integer":
@@ -269,7 +276,7 @@ def _finish(key: str, todo, watcher, status) -> None:
     elif status.state != "done":
         _fail(node, connecting.explain_failure(status.message or status.state, todo.address))
     elif todo.output is None:
-        _set_status(node, "analysed {}: press Render".format(todo.describe()))
+        _set_status(node, "analysed {}{}: press Render".format(todo.describe(), knobspec.ran_with(todo.params)))
     else:
         _show(node, todo, watcher)
 
@@ -293,7 +300,7 @@ def _show(node, todo, watcher) -> None:
         read[name].setValue(value)
     node.node(SWITCH)["which"].setValue(1)
     files.prune_results(todo.folders.results, todo.output)
-    _set_status(node, "showing the result of {}".format(todo.describe()))
+    _set_status(node, "showing the result of {}{}".format(todo.describe(), knobspec.ran_with(todo.params)))
 
 
 def _fail(node, message: str) -> None:
@@ -309,7 +316,11 @@ def knob_changed(node=None, knob=None) -> None:
     stored = node.knob("deflicker_params")
     if stored is None or knob is None:
         return
-    reason = knobspec.stale_reason(knob.name(), knobspec.loads(stored.value()))
+    specs = knobspec.loads(stored.value())
+    preset = knobspec.preset_spec(specs)
+    if preset is not None and knob.name() == preset.knob:
+        _apply_preset(node, specs, knob.value())
+    reason = knobspec.stale_reason(knob.name(), specs)
     if reason is None:
         return
     watcher = RUNS.get(node.fullName())
@@ -322,6 +333,15 @@ def knob_changed(node=None, knob=None) -> None:
     status = node["status"].value()
     if showing or status.startswith(("analysed", "out of date")):
         _set_status(node, "out of date ({}); showing the input".format(reason))
+
+
+def _apply_preset(node, specs, preset) -> None:
+    """Fill the knobs a preset sets (stored on the node: no server needed)."""
+    presets = node.knob("deflicker_presets")
+    for name, value in knobspec.preset_updates(specs, presets.value() if presets else "", preset):
+        knob = node.knob(name)
+        if knob is not None and knob.value() != value:
+            knob.setValue(value)
 
 
 def _set_status(node, text: str) -> None:

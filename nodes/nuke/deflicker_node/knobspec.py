@@ -23,19 +23,21 @@ NUKE_KNOBS = frozenset([
 NODE_KNOBS = frozenset([
     "deflicker", "server", "start_server", "frames_divider", "use_input_range", "frame_first", "frame_last",
     "handles", "analysis_divider", "render_divider", "actions_divider", "analyse", "render", "cancel", "status",
-    "deflicker_params",
+    "deflicker_params", "deflicker_presets",
 ])
 PREFIX = "df_"
+PRESET_PARAM = "preset"
 
 
 class KnobSpec(object):
     """One parameter knob: its knob name, the parameter it sets, its type and group."""
 
-    __slots__ = ("knob", "name", "type", "group", "label", "help", "default", "min", "max")
+    __slots__ = ("knob", "name", "type", "group", "label", "help", "default", "min", "max", "choices")
 
-    def __init__(self, knob, name, type, group, label="", help="", default=None, min=None, max=None):
+    def __init__(self, knob, name, type, group, label="", help="", default=None, min=None, max=None, choices=None):
         self.knob, self.name, self.type, self.group = knob, name, type, group
         self.label, self.help, self.default, self.min, self.max = label or name, help or "", default, min, max
+        self.choices = list(choices or [])
 
     def to_dict(self) -> dict:
         return dict((slot, getattr(self, slot)) for slot in self.__slots__)
@@ -63,7 +65,7 @@ def knob_specs(effect) -> List[KnobSpec]:
         for p in effect.params:
             if (p.group if p.group in ("analysis", "render") else "render") == group:
                 specs.append(KnobSpec(knob_name(p.name), p.name, p.type, group, p.label, p.help, p.default,
-                                      p.min, p.max))
+                                      p.min, p.max, getattr(p, "choices", ())))
     return specs
 
 
@@ -105,6 +107,15 @@ def collect_params(specs: List[KnobSpec], read: Callable[[str], object]) -> Dict
         if spec.type == "boolean":
             params[spec.name] = bool(value)
             continue
+        if spec.type == "choice":
+            if value not in spec.choices:
+                raise ParameterValueError("{} = {!r} is not one of {}".format(spec.label, value,
+                                                                              ", ".join(spec.choices)))
+            params[spec.name] = str(value)
+            continue
+        if spec.type == "string":
+            params[spec.name] = str(value or "").strip()
+            continue
         number = float(value)
         if spec.type == "integer":
             if not number.is_integer():
@@ -115,6 +126,41 @@ def collect_params(specs: List[KnobSpec], read: Callable[[str], object]) -> Dict
                 spec.label, value, spec.min, spec.max))
         params[spec.name] = number
     return params
+
+
+def dump_presets(effect) -> str:
+    """The knob values of each preset (bridge.Effect.preset_fills), stored on the node so that picking
+    a preset in knobChanged needs no server."""
+    return json.dumps(effect.preset_fills() if effect.preset_param() is not None else {}, sort_keys=True)
+
+
+def preset_spec(specs: List[KnobSpec]) -> Optional[KnobSpec]:
+    """The knob that picks a preset, if the effect has one."""
+    for spec in specs:
+        if spec.name == PRESET_PARAM and spec.type == "choice":
+            return spec
+    return None
+
+
+def preset_updates(specs: List[KnobSpec], presets_text: str, preset: str) -> List[tuple]:
+    """[(knob, value)] that picking `preset` sets: the stored fills, for knobs this node has."""
+    try:
+        fills = json.loads(presets_text or "{}").get(preset) or {}
+    except (ValueError, AttributeError):
+        return []
+    by_name = dict((s.name, s) for s in specs)
+    updates = []
+    for name, value in sorted(fills.items()):
+        spec = by_name.get(name)
+        if spec is not None and spec.type != "choice":
+            updates.append((spec.knob, value))
+    return updates
+
+
+def ran_with(params: Dict[str, object]) -> str:
+    """", preset 'old-film'" for status lines: which preset the shown result was made with."""
+    preset = params.get(PRESET_PARAM)
+    return ", preset '{}'".format(preset) if preset else ""
 
 
 def stale_reason(knob: str, specs: List[KnobSpec]) -> Optional[str]:

@@ -211,7 +211,9 @@ class DeflickerRun(object):
                 pass
 
     def _summary(self):
-        lines = ["Deflickered {} clip(s) into the '{}' bin:".format(len(self.placed), logic.BIN_NAME)]
+        preset = self.params.get("preset")
+        lines = ["Deflickered {} clip(s) into the '{}' bin{}:".format(
+            len(self.placed), logic.BIN_NAME, " with preset '{}'".format(preset) if preset else "")]
         for plan, track in self.placed:
             lines.append("  {} -> V{} at frame {}, {} frames".format(plan.facts.label(), track, plan.facts.record,
                                                                    plan.count))

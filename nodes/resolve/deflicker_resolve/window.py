@@ -62,6 +62,12 @@ def param_controls(params):
     controls = []
     for p in params:
         props = {"ID": "P_" + p.name, "ToolTip": p.help}
+        if p.type == "choice":      # items are added once the window exists (ComboBox.AddItem)
+            controls.append((p, "ComboBox", dict(props, Events={"CurrentIndexChanged": True})))
+            continue
+        if p.type == "string":
+            controls.append((p, "LineEdit", dict(props, Text=str(p.default or ""))))
+            continue
         if p.type == "boolean":
             controls.append((p, "CheckBox", dict(props, Text=p.label, Checked=bool(p.default))))
             continue
@@ -81,6 +87,31 @@ def read_params(params, values):
     return dict((p.name, p.coerce(values[p.name])) for p in params if p.name in values)
 
 
+def widget_value(param, element, widget):
+    """What a parameter's control holds, as the parameter's value."""
+    if element == "CheckBox":
+        return widget.Checked
+    if element == "ComboBox":
+        index = int(widget.CurrentIndex or 0)
+        return param.choices[index] if 0 <= index < len(param.choices) else None
+    if element == "LineEdit":
+        return (widget.Text or "").strip()
+    return widget.Value
+
+
+def set_widget(param, element, widget, value):
+    """Show `value` in a parameter's control (a preset filling the others)."""
+    if element == "CheckBox":
+        widget.Checked = bool(value)
+    elif element == "ComboBox":
+        if value in param.choices:
+            widget.CurrentIndex = param.choices.index(value)
+    elif element == "LineEdit":
+        widget.Text = str(value)
+    else:
+        widget.Value = value
+
+
 def progress_text(fraction, width=24):
     """A text bar for consoles and labels: [#########...............]  38%."""
     filled = int(round(max(0.0, min(1.0, fraction)) * width))
@@ -97,6 +128,8 @@ class Window(object):
         self.dispatcher = bmd.UIDispatcher(self.ui)
         self.defaults = defaults
         self.params = list(effect.params) if effect is not None else []
+        self.preset = effect.preset_param() if effect is not None else None
+        self.preset_fills = effect.preset_fills() if self.preset is not None else {}
         self.effect_note = effect_note
         self.timer = None
         self.win = self._build()
@@ -145,7 +178,15 @@ class Window(object):
         for _, text in MODES:
             mode.AddItem(text)
         mode.CurrentIndex = 0 if self.defaults.mode == "current" else 1
+        for param, element, _ in param_controls(self.params):
+            if element == "ComboBox":
+                combo = self.items["P_" + param.name]
+                for choice in param.choices:
+                    combo.AddItem(choice)
+                set_widget(param, element, combo, param.default)
         on = self.win.On
+        if self.preset is not None:
+            setattr(getattr(on, "P_" + self.preset.name), "CurrentIndexChanged", self.on_preset)
         on.Go.Clicked = self.on_go
         on.Cancel.Clicked = self.on_cancel
         on.Close.Clicked = self.on_close
@@ -163,8 +204,7 @@ class Window(object):
         items = self.items
         values = {}
         for param, element, _ in param_controls(self.params):
-            widget = items["P_" + param.name]
-            values[param.name] = widget.Checked if element == "CheckBox" else widget.Value
+            values[param.name] = widget_value(param, element, items["P_" + param.name])
         return runs.Options(mode=MODES[int(items["Mode"].CurrentIndex or 0)][0], track=int(items["Track"].Value),
                             handles=int(items["Handles"].Value), params=read_params(self.params, values),
                             address=items["Address"].Text.strip() or self.defaults.address,
@@ -185,6 +225,14 @@ class Window(object):
         while self.controller.running:          # no timer to poll from: block, showing progress as it comes
             time.sleep(TICK_MS / 1000.0)
             self.on_tick()
+
+    def on_preset(self, event=None):
+        """Fill the controls the chosen preset sets (its values, else the defaults it leaves alone)."""
+        name = widget_value(self.preset, "ComboBox", self.items["P_" + self.preset.name])
+        fills = self.preset_fills.get(name, {})
+        for param, element, _ in param_controls(self.params):
+            if param.name in fills:
+                set_widget(param, element, self.items["P_" + param.name], fills[param.name])
 
     def on_tick(self, event=None):
         status = self.controller.tick()

@@ -93,6 +93,10 @@ def node_scenario(args, out):
     node.frame_start = args["frame_start"]
     node.handles = args["handles"]
     set_params(node, args["params"])
+    presets = out["presets"] = {}
+    for name in ("processed", "auto"):          # the property's update fills what the preset sets
+        node.fx_preset = name
+        presets[name] = node.fx_slow_changes
     out["output_linked_before"] = node.outputs[0].is_linked
 
     # --- errors: each reported, each leaving the tree exactly as it was

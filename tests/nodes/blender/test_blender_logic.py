@@ -117,8 +117,19 @@ def test_specs_follow_the_description(described):
         if p.type != "boolean" and p.max is not None:
             assert s.options["max"] <= effect_props.INT_LIMIT or s.kind == "FLOAT"
     assert effect_props.specs(None) == []
-    values = effect_props.values(described, lambda attr: {"fx_strength": 1}.get(attr, 0))
+    values = effect_props.values(described, lambda attr: {"fx_strength": 1, "fx_colorspace": " ACEScg "}.get(attr, 0))
     assert set(values) == set(described.names()) and isinstance(values["strength"], float)
+    assert values["colorspace"] == "ACEScg"
+    by_attr = dict((s.attr, s) for s in specs)
+    preset, colorspace = by_attr["fx_preset"], by_attr["fx_colorspace"]
+    assert (preset.kind, colorspace.kind, colorspace.options["default"]) == ("ENUM", "STRING", "")
+    assert [item[0] for item in preset.options["items"]] == list(described.param("preset").choices)
+    assert dict((i[0], i[2]) for i in preset.options["items"]) == dict(
+        (name, entry["summary"]) for name, entry in described.presets.items())     # the tooltip says what it is for
+    attr, fills = effect_props.preset_fills(described)
+    assert attr == "fx_preset" and fills["processed"] == {"fx_slow_changes": 0.0}
+    assert effect_props.preset_fills(None) == (None, {})
+    assert effect_props.ran_with({"preset": "old-film"}) == " with preset 'old-film'"
 
 
 def test_effect_cache_first_then_server_then_none(server, described, tmp_path):

@@ -66,9 +66,16 @@ def test_node_properties_come_from_the_server_description(run, server):
     for param in described.params:
         prop = props["fx_" + param.name]
         assert prop["name"] == param.label
-        assert prop["default"] == pytest.approx(param.default)
+        assert prop["default"] == (param.default if isinstance(param.default, str) else pytest.approx(param.default))
         if param.type != "boolean" and param.min is not None:
             assert prop["min"] == pytest.approx(param.min) and prop["max"] == pytest.approx(param.max)
+
+
+def test_picking_a_preset_fills_the_properties_it_sets(run, server):
+    with server.connect() as conn:
+        fills = conn.describe().preset_fills()
+    assert run["result"]["presets"] == {"processed": 0.0, "auto": fills["auto"]["slow_changes"]}
+    assert fills["processed"]["slow_changes"] == 0.0 and fills["auto"]["slow_changes"] > 0
 
 
 def test_reregistered_from_cache_without_server_keeps_values(run):
@@ -115,7 +122,8 @@ def test_analyse_through_operator_and_timer(run):
     result = run["result"]
     assert result["analyse_timer_registered"]
     assert result["analyse"]["state"] == "done", result["analyse"]["message"]
-    assert "Analysed frames {}-{}".format(FIRST - HANDLES, LAST + HANDLES) in result["analyse"]["summary"]
+    assert "Analysed frames {}-{} with preset 'auto'".format(FIRST - HANDLES, LAST + HANDLES) in \
+        result["analyse"]["summary"]
 
 
 def test_render_wires_result_into_tree(run):

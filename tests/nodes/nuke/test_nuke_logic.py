@@ -15,7 +15,11 @@ DESCRIBED = {"effect": {"name": "Deflicker", "params": [
     {"name": "working_size", "type": "integer", "default": 448, "min": 128, "max": 1024, "label": "Working size",
      "group": "analysis"},
     {"name": "label", "type": "boolean", "default": True, "label": "Clashes with Nuke's label", "group": "analysis"},
-]}}
+    {"name": "preset", "type": "choice", "default": "auto", "choices": ["auto", "processed"], "label": "Preset",
+     "group": "analysis"},
+    {"name": "colorspace", "type": "string", "default": "", "label": "Colour space", "group": "analysis"},
+    {"name": "slow_changes", "type": "double", "default": 0.5, "label": "Slow changes", "group": "analysis"},
+], "presets": {"auto": {"summary": "", "values": {}}, "processed": {"summary": "", "values": {"slow_changes": 0.0}}}}}
 
 
 @pytest.fixture
@@ -29,10 +33,13 @@ def test_knob_specs_put_analysis_first_and_rename_knobs_that_nuke_already_has(mo
     specs = knobspec.knob_specs(Effect.from_describe(DESCRIBED))
     assert [(s.knob, s.name, s.group) for s in specs] == [
         ("working_size", "working_size", "analysis"), ("df_label", "label", "analysis"),
-        ("strength", "strength", "render")]
+        ("preset", "preset", "analysis"), ("colorspace", "colorspace", "analysis"),
+        ("slow_changes", "slow_changes", "analysis"), ("strength", "strength", "render")]
     rows = knobspec.layout(specs)
     assert [r[1] if r[0] == "divider" else r[1].knob for r in rows] == [
-        "analysis_divider", "working_size", "df_label", "render_divider", "strength"]
+        "analysis_divider", "working_size", "df_label", "preset", "colorspace", "slow_changes", "render_divider",
+        "strength"]
+    assert specs[2].choices == ["auto", "processed"]
     assert [s.to_dict() for s in knobspec.loads(knobspec.dumps(specs))] == [s.to_dict() for s in specs]
     assert knobspec.loads("not json") == []
 
@@ -40,12 +47,29 @@ def test_knob_specs_put_analysis_first_and_rename_knobs_that_nuke_already_has(mo
 def test_collect_params_types_values_and_names_bad_ones(mods):
     knobspec = mods["knobspec"]
     specs = knobspec.knob_specs(Effect.from_describe(DESCRIBED))
-    values = {"working_size": 256.0, "df_label": 0, "strength": 0.5}
-    assert knobspec.collect_params(specs, values.get) == {"working_size": 256, "label": False, "strength": 0.5}
+    values = {"working_size": 256.0, "df_label": 0, "strength": 0.5, "preset": "processed", "colorspace": " ACEScg ",
+              "slow_changes": 0.0}
+    assert knobspec.collect_params(specs, values.get) == {"working_size": 256, "label": False, "strength": 0.5,
+                                                         "preset": "processed", "colorspace": "ACEScg",
+                                                         "slow_changes": 0.0}
+    with pytest.raises(knobspec.ParameterValueError, match=r"Preset = 'vintage' is not one of auto, processed"):
+        knobspec.collect_params(specs, dict(values, preset="vintage").get)
     with pytest.raises(knobspec.ParameterValueError, match=r"Strength = 1.5 is outside its range 0.0 to 1.0"):
         knobspec.collect_params(specs, dict(values, strength=1.5).get)
     with pytest.raises(knobspec.ParameterValueError, match="Working size must be a whole number"):
         knobspec.collect_params(specs, dict(values, working_size=200.5).get)
+
+
+def test_presets_are_stored_with_the_node_and_fill_its_knobs(mods):
+    knobspec = mods["knobspec"]
+    effect = Effect.from_describe(DESCRIBED)
+    specs = knobspec.knob_specs(effect)
+    stored = knobspec.dump_presets(effect)
+    assert knobspec.preset_spec(specs).knob == "preset"
+    assert knobspec.preset_updates(specs, stored, "processed") == [("slow_changes", 0.0)]
+    assert knobspec.preset_updates(specs, stored, "auto") == [("slow_changes", 0.5)]
+    assert knobspec.preset_updates(specs, "damaged", "auto") == []
+    assert knobspec.ran_with({"preset": "processed"}) == ", preset 'processed'" and knobspec.ran_with({}) == ""
 
 
 def test_only_what_feeds_the_result_marks_it_stale(mods):

@@ -78,7 +78,10 @@ def test_knobs_are_built_from_the_servers_describe(nuke, host, server, clip):
     for param in described.params:
         knob = node[param.name]
         assert knob.label() == param.label and knob.tooltip() == param.help
-        assert knob.Class() == {"boolean": "Boolean_Knob", "integer": "Int_Knob", "double": "Double_Knob"}[param.type]
+        assert knob.Class() == {"boolean": "Boolean_Knob", "integer": "Int_Knob", "double": "Double_Knob",
+                                "choice": "Enumeration_Knob", "string": "String_Knob"}[param.type]
+        if param.type == "choice":
+            assert knob.values() == list(param.choices) and knob.value() == param.default
         divider = names.index(param.group + "_divider")
         assert divider < names.index(param.name)
         if param.group == "analysis":
@@ -97,7 +100,8 @@ def test_knobs_are_built_from_the_servers_describe(nuke, host, server, clip):
 def test_analyse_then_render_shows_the_deflickered_frames_at_their_own_numbers(nuke, host, server, clip):
     node = _node(nuke, host, server, clip)
     _press(nuke, host, node, "analyse")
-    assert node["status"].value() == "analysed frames {}-{} (handles 0+0): press Render".format(FIRST, LAST)
+    assert node["status"].value() == "analysed frames {}-{} (handles 0+0), preset 'auto': press Render".format(
+        FIRST, LAST)
     assert nuke.standin_executions() == [(node.fullName() + ".ExportInput", FIRST, LAST)]
     assert _cache_files(node, "input") == ["input.{}.exr".format(f) for f in range(FIRST, LAST + 1)]
     assert _cache_files(node, "result") == [] and node.node("ResultOrInput")["which"].value() == 0
@@ -109,7 +113,8 @@ def test_analyse_then_render_shows_the_deflickered_frames_at_their_own_numbers(n
     hits = _cache_hits(server)
 
     _press(nuke, host, node, "render")
-    assert node["status"].value() == "showing the result of frames {}-{} (handles 0+0)".format(FIRST, LAST)
+    assert node["status"].value() == "showing the result of frames {}-{} (handles 0+0), preset 'auto'".format(
+        FIRST, LAST)
     assert nuke.standin_messages() == []
     assert _cache_hits(server) == hits + 1          # Render found Analyse's analysis: the export kept the files
     assert dict((n, os.stat(os.path.join(inputs, n)).st_mtime_ns) for n in os.listdir(inputs)) == mtimes
@@ -160,13 +165,31 @@ def test_knob_changes_only_mark_the_result_stale(nuke, host, server, clip, monke
     assert set(_cache_files(node, "result")) | set(_cache_files(node, "input")) == before
 
 
+def test_picking_a_preset_fills_the_knobs_it_sets_and_the_status_names_it(nuke, host, server, clip, monkeypatch):
+    node = _node(nuke, host, server, clip)
+    with server.connect() as conn:
+        fills = conn.describe().preset_fills()
+    with monkeypatch.context() as offline:
+        offline.setattr(bridge.Connection, "__init__", lambda *a, **k: pytest.fail("knobChanged went online"))
+        node["preset"].setValue("processed")
+        assert node["slow_changes"].value() == fills["processed"]["slow_changes"] == 0.0
+        node["preset"].setValue("auto")                       # puts back what 'processed' changed
+        assert node["slow_changes"].value() == fills["auto"]["slow_changes"] > 0
+        node["preset"].setValue("processed")
+        node["slow_changes"].setValue(0.25)                   # a value set after the preset stays
+        assert node["preset"].value() == "processed" and node["slow_changes"].value() == 0.25
+    _press(nuke, host, node, "analyse")
+    assert node["status"].value().startswith("analysed ") and "preset 'processed'" in node["status"].value()
+
+
 def test_handles_are_clipped_at_the_ends_of_the_input(nuke, host, server, clip):
     node = _node(nuke, host, server, clip, use_input_range=False, frame_first=FIRST + 2, frame_last=LAST - 3,
                  handles=4)
     _press(nuke, host, node, "render")
     assert nuke.standin_messages() == []
     assert nuke.standin_executions() == [(node.fullName() + ".ExportInput", FIRST, LAST - 0)]
-    assert node["status"].value() == "showing the result of frames {}-{} (handles 2+3)".format(FIRST + 2, LAST - 3)
+    assert node["status"].value() == "showing the result of frames {}-{} (handles 2+3), preset 'auto'".format(
+        FIRST + 2, LAST - 3)
     read = node.node("Result")
     assert (read["first"].value(), read["last"].value()) == (FIRST, LAST)
     assert len(_cache_files(node, "result")) == COUNT

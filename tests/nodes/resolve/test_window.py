@@ -28,7 +28,11 @@ def scene(make_resolve, tmp_path, count=12):
 def test_window_builds_knobs_from_the_server_and_places_the_result(server, tmp_path, make_resolve, user):
     app, timeline = scene(make_resolve, tmp_path)
     fusion, bmd = fusion_ui.Fusion(), fusion_ui.BMD()
+    with server.connect() as conn:
+        effect = conn.describe()
+    presets = list(effect.param("preset").choices)
     user[:] = [("set", "P_atlas_steps", "Value", 8), ("set", "P_working_size", "Value", 128),
+               ("set", "P_preset", "CurrentIndex", presets.index("processed")),
                ("set", "Handles", "Value", 3), ("click", "Go"), ("wait",), ("click", "DeflickerWin")]
     defaults = runs.Options(address=server.address, auto_start=False, cache_dir=str(tmp_path / "cache"))
 
@@ -37,7 +41,9 @@ def test_window_builds_knobs_from_the_server_and_places_the_result(server, tmp_p
     (placed,) = timeline.GetItemListInTrack("video", 2)
     assert (placed.GetStart(), placed.GetDuration(), placed.GetLeftOffset()) == (START, 8, 2)
     items = bmd_window(fusion).GetItems()
-    assert "Deflickered 1 clip(s)" in items["Status"].Text
+    assert items["P_preset"].entries == presets and items["P_colorspace"].kind == "LineEdit"
+    assert items["P_slow_changes"].Value == effect.preset_fills()["processed"]["slow_changes"] == 0.0
+    assert "Deflickered 1 clip(s) into the 'Deflicker' bin with preset 'processed'" in items["Status"].Text
     assert items["Progress"].Value == 1000 and items["Go"].Enabled and not items["Cancel"].Enabled
     assert (tmp_path / "cache" / "effect.json").is_file()           # the knobs are remembered for next time
 
@@ -107,3 +113,21 @@ def test_missing_dependency_message_shows_in_a_window_inside_resolve(user):
     label = [e for e in fusion.window.root.children if e.kind == "Label"][0]
     assert "No module named 'zmq'" in label.Text and "install.py --python" in label.Text
     assert not fusion.window.visible and "DeflickerMessage" in text
+
+
+def test_choice_and_text_parameters_get_a_combo_box_and_a_line_edit():
+    from deflicker_bridge import Effect
+    from deflicker_resolve import window
+    effect = Effect.from_describe({"effect": {"params": [
+        {"name": "preset", "type": "choice", "default": "auto", "choices": ["auto", "processed"]},
+        {"name": "colorspace", "type": "string", "default": ""},
+        {"name": "slow_changes", "type": "double", "default": 0.5, "min": 0.0, "max": 30.0}],
+        "presets": {"auto": {"values": {}}, "processed": {"values": {"slow_changes": 0.0}}}}})
+    controls = dict((p.name, (element, props)) for p, element, props in window.param_controls(effect.params))
+    assert controls["preset"][0] == "ComboBox" and controls["preset"][1]["Events"] == {"CurrentIndexChanged": True}
+    assert controls["colorspace"] == ("LineEdit", {"ID": "P_colorspace", "ToolTip": "", "Text": ""})
+    combo, line = fusion_ui.Element("ComboBox"), fusion_ui.Element("LineEdit")
+    window.set_widget(effect.param("preset"), "ComboBox", combo, "processed")
+    window.set_widget(effect.param("colorspace"), "LineEdit", line, "ACEScg")
+    assert window.widget_value(effect.param("preset"), "ComboBox", combo) == "processed"
+    assert window.widget_value(effect.param("colorspace"), "LineEdit", line) == "ACEScg"

@@ -7,7 +7,10 @@ docs/source/UI_dispatcher_func.rst, UI_elements_events.rst, UI_elements_func.rst
 - event handlers are assigned as `win.On.<ID>.<Event> = fn` (Clicked for buttons, Close for the
   window) and called with an event dict; `win.GetItems()` maps IDs to elements whose properties
   (Text, Value, Checked, CurrentIndex, Enabled) are read and written as attributes;
-- ComboBox.AddItem(text); a Timer element (`ui.Timer({"ID", "Interval"})`, Start()/Stop()) sends
+- ComboBox.AddItem(text); a ComboBox sends CurrentIndexChanged when its index changes, but only when the
+  element enables it (`"Events": {"CurrentIndexChanged": True}`; UI_elements_events.rst: "Some common
+  events like Clicked or Close are enabled by default", the others are switched on in Events);
+  a Timer element (`ui.Timer({"ID", "Interval"})`, Start()/Stop()) sends
   Timeout events (Resolve scripts assign them through `win.On.<TimerID>.Timeout` or
   `dispatcher.On.Timeout`).
 `RunLoop` here plays a script of user actions (`Dispatcher.actions`) instead of waiting for a person.
@@ -141,7 +144,13 @@ class Dispatcher(object):
             if not self.looping:
                 break
             if action[0] == "set":
-                setattr(window.GetItems()[action[1]], action[2], action[3])
+                element = window.GetItems()[action[1]]
+                setattr(element, action[2], action[3])
+                events = element.props.get("Events") or {}
+                if element.kind == "ComboBox" and action[2] == "CurrentIndex" and events.get("CurrentIndexChanged"):
+                    fn = window.handler(action[1], "CurrentIndexChanged")
+                    if fn is not None:
+                        fn({"who": action[1], "what": "CurrentIndexChanged"})
             elif action[0] == "click":
                 fn = window.handler(action[1], "Close" if action[1] == window.props.get("ID") else "Clicked")
                 fn({"who": action[1], "what": "Clicked"})
