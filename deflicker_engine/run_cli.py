@@ -6,7 +6,7 @@ import time
 from dataclasses import fields
 from typing import Dict
 
-from .config import AnalysisParams, RenderParams, from_dict, preset_help
+from .config import AnalysisParams, RenderParams, as_dict, from_dict, preset_help
 from .device import DEVICE_CHOICES
 from .progress import stage_progress
 
@@ -43,11 +43,14 @@ def _report(seconds: Dict[str, float], frames: int, wall: float) -> str:
 def run(args: argparse.Namespace) -> int:
     from .io import check_output_path, open_source
     from .pipeline import Deflicker
+    from .report import check_report_path, write_report
 
     analysis_params = params_from_args(args, AnalysisParams)
     render_params = params_from_args(args, RenderParams)
     started = time.perf_counter()
     check_output_path(args.input, args.output)
+    if args.report:
+        check_report_path(args.report)
     with stage_progress(args.quiet) as progress:  # bars on a terminal, a few lines in a log
         # a bad input or colour space fails here, before the networks load; the source carries the colour space
         with open_source(args.input, colorspace=analysis_params.colorspace) as source:
@@ -55,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
             analysis = engine.process(source, args.output, analysis_params, render_params, progress=progress)
         progress.note(_report(analysis.stage_seconds, analysis.count, time.perf_counter() - started))
         progress.note(f"wrote {args.output}")
+        if args.report:
+            write_report(args.report, args.input, args.output, {**as_dict(analysis_params), **as_dict(render_params)},
+                         analysis.stage_seconds, progress=progress)
+            progress.note(f"wrote the report {args.report}")
     if args.save_analysis:
         analysis.save(args.save_analysis)
     return 0
@@ -73,6 +80,9 @@ def register(subparsers) -> None:
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
                         help="where the networks run: auto picks a CUDA GPU when there is one (default: auto)")
     parser.add_argument("--save-analysis", metavar="FILE", help="also keep the clip's analysis (.npz)")
+    parser.add_argument("--report", metavar="FILE.html",
+                        help="also write a QC report: one self-contained HTML page with before/after stills, "
+                             "luma and channel curves, a heat map of the correction, the parameters and timings")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no progress or summary (progress is bars on a terminal, a line per stage and "
                              "at most one every few seconds in a log)")

@@ -1,10 +1,7 @@
 """Progress for people and for farm logs: bars on a terminal, a few plain lines everywhere else."""
 import io
-import os
 import subprocess
 import sys
-
-import pytest
 
 from deflicker_engine.progress import ProgressBars, ProgressPrinter, StageProgress, stage_progress
 from tests.deflicker_engine.test_run_cli import FAST, _folder

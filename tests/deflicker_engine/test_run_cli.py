@@ -152,3 +152,20 @@ def test_acescg_plate_untouched_at_strength_zero_and_kept_above_one(tmp_path):
     out = _read_exrs(tmp_path / "out")
     assert out[0].dtype == np.float16 and max(float(f.max()) for f in out) > 1.0
     assert not all(np.array_equal(a, b) for a, b in zip(out, frames))
+
+
+def test_report_beside_the_output(tmp_path):
+    src = _folder(tmp_path / "in", flicker(textured_scene(8, 32, 48)))
+    report = tmp_path / "qc" / "shot.html"
+    result = deflicker("run", str(src), "-o", str(tmp_path / "out"), "--preset", "timelapse", "--report", str(report),
+                       *FAST)
+    assert result.returncode == 0, result.stderr
+    text = report.read_text()
+    assert 'id="preset">timelapse<' in text and 'id="luma-curves"' in text and "<td>atlas</td>" in text
+
+
+def test_report_path_is_checked_before_any_work(tmp_path):
+    src = _folder(tmp_path / "in", flicker(textured_scene(4, 32, 48)))
+    _assert_one_line_error(deflicker("run", str(src), "-o", str(tmp_path / "out"), "--report", str(tmp_path / "r.txt")),
+                           ".html")
+    assert not (tmp_path / "out").exists()
