@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Deflicker (DaVinci Resolve: Workspace > Scripts > Deflicker).
 
 Deflickers the clip under the playhead (or every clip of a track) through the deflicker server and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Deflicker for DaVinci Resolve: a Workspace > Scripts entry that deflickers timeline clips.
 
 For each chosen clip it finds the source media and the used source range, deflickers that range

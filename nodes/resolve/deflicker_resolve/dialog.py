@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A one-message window for problems found before the main window can open (standard library only:
 this must work when `bridge`, pyzmq or msgpack cannot be imported)."""
 import sys

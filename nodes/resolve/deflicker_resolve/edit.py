@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The Resolve-touching edge: read timeline items into ClipFacts, import results, place them, undo.
 
 Resolve's scripting API reports failure by returning None/False (or an empty list) rather than by
@@ -108,6 +109,10 @@ class Session(object):
         media = item.GetMediaPoolItem() if has(item, "GetMediaPoolItem") else None
         prop = (lambda name: media.GetClipProperty(name)) if has(media, "GetClipProperty") else (lambda name: None)
         right = item.GetRightOffset() if has(item, "GetRightOffset") else None
+        source = None
+        if has(item, "GetSourceStartFrame") and has(item, "GetSourceEndFrame"):
+            begin, end = item.GetSourceStartFrame(), item.GetSourceEndFrame()
+            source = int(end) - int(begin) if begin is not None and end is not None else None
         return logic.ClipFacts(
             name=item.GetName() or "clip", track=track, record=int(call(item, "GetStart")),
             duration=int(call(item, "GetDuration")), left_offset=int(call(item, "GetLeftOffset")),
@@ -115,7 +120,8 @@ class Session(object):
             file_path=(prop("File Path") or "") if media is not None else "",
             media_type=(prop("Type") or "") if media is not None else "generator or title",
             media_frames=logic.parse_count(prop("Frames")), media_fps=logic.parse_rate(prop("FPS")),
-            timeline_fps=self.timeline_fps)
+            timeline_fps=self.timeline_fps, source_frames=source,
+            colorspace=(prop("Input Color Space") or "") if media is not None else "")
 
 
 def _identity(obj):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Entry points: `launch(globals())` from Workspace > Scripts, `main(argv)` from a terminal.
 
 Inside Resolve a script finds `resolve` (and `fu`/`fusion`, `bmd`, `app`) among its globals;
@@ -10,8 +11,13 @@ import sys
 
 import deflicker_bridge as bridge
 
-from . import dialog, run as runs, window
+from . import dialog, logic, run as runs, window
 from .edit import has
+
+BLOCKED = ("Deflicker: the free DaVinci Resolve {} shows no windows of third-party scripts (Resolve Studio "
+           "does), so the script runs here in the console (Workspace > Console) with its defaults: the clip under "
+           "the playhead, {} handle frames, the server at {} and the server's default parameters. Progress "
+           "follows below; the result is placed on the track above as usual.\n")
 
 
 def find_resolve(namespace):
@@ -37,6 +43,16 @@ def find_resolve(namespace):
     return DaVinciResolveScript.scriptapp("Resolve")
 
 
+def blocked_windows(resolve):
+    product = resolve.GetProductName() if has(resolve, "GetProductName") else ""
+    version = resolve.GetVersion() if has(resolve, "GetVersion") else None
+    return logic.windows_blocked(product, version)
+
+
+def version_text(resolve):
+    return resolve.GetVersionString() if has(resolve, "GetVersionString") else ""
+
+
 def effect_cache(options):
     return os.path.join(options.cache_dir, "effect.json")
 
@@ -58,11 +74,24 @@ def launch(namespace, options=None, make_job=None):
         return 2
     fusion, bmd = dialog.find_ui(namespace)
     controller = window.Controller(resolve, make_job)
+    if fusion is not None and blocked_windows(resolve):
+        sys.stdout.write(BLOCKED.format(version_text(resolve), options.handles, options.address))
+        fusion = None
     if fusion is None:
-        return window.console(controller, options)
+        return window.console(controller, host_colorspace(options))
     effect, note = describe(options)
     window.Window(controller, fusion, bmd, options, effect, note).exec_()
     return 0
+
+
+def host_colorspace(options):
+    """Let each clip's own colour space through (logic.clip_params) when the server has the parameter and the
+    user did not name one: the window does this with its Colour space field, the console here."""
+    effect, _ = describe(options)
+    names = effect.names() if effect is not None else []
+    if "colorspace" in names:
+        options.params.setdefault("colorspace", "")
+    return options
 
 
 def parse_value(text):
@@ -112,4 +141,4 @@ def main(argv=None, make_job=None, out=None):
             "External scripting using: Local, and set RESOLVE_SCRIPT_API / RESOLVE_SCRIPT_LIB / PYTHONPATH as "
             "docs/hosts/resolve.md says.\n")
         return 2
-    return window.console(window.Controller(resolve, make_job), options, out=out)
+    return window.console(window.Controller(resolve, make_job), host_colorspace(options), out=out)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Pure planning for the Resolve script: which source frames to deflicker, where the result goes, and
 the clip-info dicts that place it. No Resolve calls here; `edit` reads Resolve into `ClipFacts`.
 
@@ -23,6 +24,7 @@ from deflicker_bridge import RangeError, with_handles
 BIN_NAME = "Deflicker"
 OUTPUT_FOLDER = "Deflicker"
 RATE_TOLERANCE = 0.01
+SPEED_SLACK = 1                 # frames
 SEQUENCE_EXTS = (".png", ".tif", ".tiff", ".exr", ".jpg", ".jpeg", ".dpx")
 READABLE_SEQUENCE_EXTS = (".png", ".tif", ".tiff", ".exr", ".jpg", ".jpeg")   # what the engine reads
 OUTPUT_EXT = {".png": ".png", ".tif": ".tif", ".tiff": ".tiff", ".exr": ".exr", ".jpg": ".tif", ".jpeg": ".tif"}
@@ -41,14 +43,17 @@ class ClipFacts(object):
     """What Resolve says about one timeline item, read out once (see edit.read_facts)."""
 
     __slots__ = ("name", "track", "record", "duration", "left_offset", "right_offset", "file_path",
-                 "media_type", "media_frames", "media_fps", "timeline_fps")
+                 "media_type", "media_frames", "media_fps", "timeline_fps", "source_frames", "colorspace")
 
     def __init__(self, name, track, record, duration, left_offset, right_offset=None, file_path="",
-                 media_type="", media_frames=None, media_fps=None, timeline_fps=None):
+                 media_type="", media_frames=None, media_fps=None, timeline_fps=None, source_frames=None,
+                 colorspace=""):
         self.name, self.track, self.record, self.duration = name, track, record, duration
         self.left_offset, self.right_offset = left_offset, right_offset
         self.file_path, self.media_type = file_path or "", media_type or ""
         self.media_frames, self.media_fps, self.timeline_fps = media_frames, media_fps, timeline_fps
+        self.source_frames = source_frames   # GetSourceEndFrame() - GetSourceStartFrame(), when Resolve has them
+        self.colorspace = colorspace or ""   # the "Input Color Space" clip property (colour-managed projects)
 
     def label(self):
         return "'{}' (V{} at frame {})".format(self.name, self.track, self.record)
@@ -227,13 +232,28 @@ def clip_range(facts, media, handles):
         raise PlanError("{} is {:g} fps in a {:g} fps timeline: Resolve then maps frames by time, so source and "
                         "record frames do not line up one to one; deflicker it in a timeline of its own rate"
                         .format(facts.label(), facts.media_fps, facts.timeline_fps))
+    check_speed(facts, facts.source_frames)
     first = facts.left_offset
     last = first + facts.duration - 1
     count = media_frame_count(facts, media)
     try:
-        return with_handles(first, last, handles, 0, count - 1)
+        frames = with_handles(first, last, handles, 0, count - 1)
     except RangeError as error:
         raise PlanError("{}: {} (is the clip retimed? remove speed changes first)".format(facts.label(), error))
+    if facts.right_offset is not None and facts.media_frames:
+        check_speed(facts, facts.media_frames - facts.left_offset - facts.right_offset)
+    return frames
+
+
+def check_speed(facts, span):
+    """Refuse a retimed clip: the `span` of source frames it plays and its record frames differ in
+    number, so placing the deflickered source frame for frame would play it at 100% speed. One frame of
+    slack, as GetSourceStartFrame is reported one frame off on some clips."""
+    if span is not None and abs(span - facts.duration) > SPEED_SLACK:
+        raise PlanError("{} is retimed: it plays {} source frame(s) over {} timeline frames (a speed change "
+                        "or retime curve); the result would play at 100% speed. Deflicker the clip at 100% "
+                        "speed (Clip Speed / Retime Controls back to 100%), then retime the result".format(
+                            facts.label(), span, facts.duration))
 
 
 # ------------------------------------------------------------------ outputs
@@ -298,6 +318,35 @@ def rendered_files(pattern, listdir=os.listdir):
 def import_info(pattern, first, last):
     """The ImportMedia clip info for frames `first`..`last` (inclusive) of an image sequence."""
     return {"FilePath": pattern, "StartIndex": int(first), "EndIndex": int(last)}
+
+
+# ------------------------------------------------------------------ colour
+NO_COLORSPACE = ("", "project", "auto", "bypass", "same as timeline")
+
+
+def clip_params(params, facts):
+    """The job's parameters for one clip: an empty `colorspace` (the user left it to the host) becomes the
+    clip's own Input Color Space where Resolve names one; without the parameter nothing is added."""
+    if "colorspace" not in params or str(params["colorspace"]).strip():
+        return dict(params)
+    name = facts.colorspace.strip()
+    out = dict(params)
+    if name.lower() not in NO_COLORSPACE:
+        out["colorspace"] = name
+    return out
+
+
+# ------------------------------------------------------------------ the host
+def windows_blocked(product, version):
+    """True for the free DaVinci Resolve from 19.1 on, which shows no UIManager window of a third-party
+    script (Studio does): the script then runs in the console instead."""
+    if "studio" in str(product or "").lower():
+        return False
+    try:
+        major, minor = int(version[0]), int(version[1])
+    except (TypeError, ValueError, IndexError):
+        return False
+    return (major, minor) >= (19, 1)
 
 
 # ------------------------------------------------------------------ placement

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """One run of the script: plan the chosen clips, deflicker them one by one, import and place each.
 
 The host (the UIManager window's timer, or the console loop) calls `poll()` repeatedly; the server
@@ -160,7 +161,8 @@ class DeflickerRun(object):
             except OSError as error:
                 raise logic.PlanError("cannot create the results folder {}: {}".format(folder, error))
             self._folders.append(folder)
-        self._job = self.make_job(plan.media.path, plan.output, plan.start, plan.stop, self.params, self.roots)
+        self._job = self.make_job(plan.media.path, plan.output, plan.start, plan.stop,
+                                  logic.clip_params(self.params, plan.facts), self.roots)
         self._job.start()
         self._set(RUNNING, self._index / float(len(self.plans)), self._line(plan, "connecting"))
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The script's window (Fusion UIManager, inside Resolve) and its console twin (outside Resolve).
 
 Both drive a `Controller`: Deflicker starts a run, a timer polls it, Cancel cancels it; every error

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """What the script refuses before any server work, and the message the user sees (no server needed)."""
 import os
 
@@ -103,3 +104,39 @@ def test_results_go_to_the_cache_folder_when_the_media_folder_is_read_only(tmp_p
     run = runs.prepare(app, runs.Options(cache_dir=str(tmp_path / "cache")), writable=lambda folder: False)
     assert run.plans[0].output.startswith(str(tmp_path / "cache" / logic.OUTPUT_FOLDER) + os.sep)
     assert str(tmp_path / "m") in run.roots and str(tmp_path / "cache" / logic.OUTPUT_FOLDER) in run.roots
+
+
+@pytest.mark.parametrize("speed", [0.5, 2.0])
+def test_a_retimed_clip_is_refused_rather_than_placed_at_full_speed(tmp_path, make_resolve, speed):
+    app = make_resolve()
+    timeline, _ = timeline_with(app, png_media(tmp_path / "m", count=24), [(2, 10, 1, 0)])
+    (item,) = timeline.GetItemListInTrack("video", 1)
+    item.standin_retime(speed)
+    timeline.SetCurrentTimecode("01:00:00:02")
+    message = refused(app)
+    assert "is retimed: it plays 8 source frame(s) over {} timeline frames".format(int(8 / speed)) in message
+    assert "100% speed" in message
+
+
+def test_a_one_frame_disagreement_is_not_a_retime():
+    facts = logic.ClipFacts("c", 1, START, 10, 4, right_offset=6, media_frames=20, source_frames=11)
+    logic.check_speed(facts, facts.source_frames)
+    logic.check_speed(facts, facts.media_frames - facts.left_offset - facts.right_offset)
+    with pytest.raises(logic.PlanError, match="is retimed: it plays 14 source"):
+        logic.check_speed(facts, 14)
+
+
+def test_each_clip_passes_its_own_input_colour_space_unless_the_user_named_one(tmp_path, make_resolve):
+    app = make_resolve()
+    timeline, media_item = timeline_with(app, png_media(tmp_path / "m", count=12), [(2, 10, 1, 0)])
+    media_item.properties["Input Color Space"] = "ACEScg"          # a colour-managed project's clip property
+    timeline.SetCurrentTimecode("01:00:00:03")
+    (plan,) = prepare(app).plans
+    assert plan.facts.colorspace == "ACEScg"
+    assert logic.clip_params({"colorspace": "", "strength": 1.0}, plan.facts) == {"colorspace": "ACEScg",
+                                                                                 "strength": 1.0}
+    assert logic.clip_params({"colorspace": "ARRI LogC4"}, plan.facts) == {"colorspace": "ARRI LogC4"}
+    assert logic.clip_params({"strength": 1.0}, plan.facts) == {"strength": 1.0}   # a server without it
+    for unnamed in ("Project", "", " Auto "):
+        plan.facts.colorspace = unnamed
+        assert logic.clip_params({"colorspace": ""}, plan.facts) == {"colorspace": ""}

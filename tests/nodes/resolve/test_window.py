@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The window (against a UIManager stand-in) and the console, driving real runs on the real server."""
 import io
 import subprocess
@@ -131,3 +132,28 @@ def test_choice_and_text_parameters_get_a_combo_box_and_a_line_edit():
     window.set_widget(effect.param("colorspace"), "LineEdit", line, "ACEScg")
     assert window.widget_value(effect.param("preset"), "ComboBox", combo) == "processed"
     assert window.widget_value(effect.param("colorspace"), "LineEdit", line) == "ACEScg"
+
+
+def test_free_resolve_19_1_runs_in_the_console_and_says_why(server, tmp_path, make_resolve, user, capsys):
+    app = make_resolve(version=(19, 1, 3, 7, ""), product="DaVinci Resolve")
+    timeline, _ = timeline_with(app, png_media(tmp_path / "media", count=12), [(2, 10, 1, 0)])
+    timeline.SetCurrentTimecode("01:00:00:03")
+    fusion, bmd = fusion_ui.Fusion(windows_blocked=True), fusion_ui.BMD()
+    defaults = runs.Options(address=server.address, auto_start=False, cache_dir=str(tmp_path / "cache"), handles=2,
+                            params={"atlas_steps": 8, "working_size": 128})
+
+    assert entry.launch({"resolve": app, "fu": fusion, "bmd": bmd}, defaults) == 0
+
+    out = capsys.readouterr().out
+    assert "free DaVinci Resolve 19.1.3.7 shows no windows of third-party scripts" in out
+    assert "Deflickered 1 clip(s)" in out and len(timeline.GetItemListInTrack("video", 2)) == 1
+    assert fusion.UIManager.windows == []                 # no window that would never appear
+
+
+def test_windows_are_blocked_only_in_free_resolve_from_19_1():
+    from deflicker_resolve import logic
+    assert logic.windows_blocked("DaVinci Resolve", [19, 1, 0, 0, ""])
+    assert logic.windows_blocked("DaVinci Resolve", [20, 0, 0, 0, ""])
+    assert not logic.windows_blocked("DaVinci Resolve", [19, 0, 3, 0, ""])
+    assert not logic.windows_blocked("DaVinci Resolve Studio", [20, 0, 0, 0, ""])
+    assert not logic.windows_blocked("DaVinci Resolve", None)

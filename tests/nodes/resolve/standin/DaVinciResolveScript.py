@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Stand-in for Resolve's `DaVinciResolveScript` module (Developer/Scripting/Modules), which loads
 fusionscript and offers `scriptapp("Resolve")`: the Resolve object, or None when no Resolve answers
 (README "Using a script": `import DaVinciResolveScript as dvr_script;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A stand-in for Fusion's UIManager as Resolve scripts see it (`fusion.UIManager`, `bmd.UIDispatcher`),
 for the calls the Deflicker window makes. From the UIManager documentation (b3n0y/ResolveDevDoc,
 docs/source/UI_dispatcher_func.rst, UI_elements_events.rst, UI_elements_func.rst):
@@ -14,6 +15,13 @@ docs/source/UI_dispatcher_func.rst, UI_elements_events.rst, UI_elements_func.rst
   Timeout events (Resolve scripts assign them through `win.On.<TimerID>.Timeout` or
   `dispatcher.On.Timeout`).
 `RunLoop` here plays a script of user actions (`Dispatcher.actions`) instead of waiting for a person.
+
+Free DaVinci Resolve 19.1 and later blocks UIManager windows of third-party scripts: the window never
+appears (Resolve shows an upgrade prompt instead), so nothing the window offers can happen
+(YourAverageMo/auto-silence-cut issue #3: "DR 19.1 removed GUI and third party scripts from the free
+version"; tmoroney/auto-subs issue #116: "You've reached a limitation with DaVinci Resolve"; from 21.1
+the free version runs no Python scripts at all, ynput/ayon-resolve PR #111). `Fusion(windows_blocked=True)`
+plays that: windows are made but never shown, and RunLoop returns without any user action.
 """
 import time
 
@@ -89,8 +97,8 @@ class _Events(object):
 
 
 class Window(object):
-    def __init__(self, props, root):
-        self.props, self.root = props, root
+    def __init__(self, props, root, blocked=False):
+        self.props, self.root, self.blocked = props, root, blocked
         self.On = _Handlers()
         self.visible = False
 
@@ -106,7 +114,7 @@ class Window(object):
         return found
 
     def Show(self):
-        self.visible = True
+        self.visible = not self.blocked
 
     def Hide(self):
         self.visible = False
@@ -120,6 +128,7 @@ class Dispatcher(object):
 
     def __init__(self, ui):
         self.ui = ui
+        self.blocked = getattr(ui, "windows_blocked", False)
         self.On = _Handlers()
         self.windows = []
         self.looping = False
@@ -129,7 +138,7 @@ class Dispatcher(object):
             root = children
         else:
             root = children[0] if len(children) == 1 else Element("VGroup", {}, children)
-        window = Window(props, root)
+        window = Window(props, root, self.blocked)
         self.windows.append(window)
         self.ui.windows.append(window)
         return window
@@ -138,6 +147,8 @@ class Dispatcher(object):
         self.looping = False
 
     def RunLoop(self):
+        if self.blocked:                       # the window never appeared: the user could do nothing
+            return 0
         self.looping = True
         window = self.windows[-1]
         for action in list(Dispatcher.actions):
@@ -168,9 +179,10 @@ class Dispatcher(object):
 
 
 class Fusion(object):
-    def __init__(self):
+    def __init__(self, windows_blocked=False):
         self.UIManager = UIManager()
         self.UIManager.fusion = self
+        self.UIManager.windows_blocked = windows_blocked
 
     @property
     def window(self):

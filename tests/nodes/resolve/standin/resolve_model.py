@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A stand-in for DaVinci Resolve's scripting objects: exactly the calls the Deflicker script uses,
 with Resolve's documented conventions and quirks, and real media underneath.
 
@@ -40,6 +41,11 @@ What it follows, and where that is written down:
 - GetMediaPoolItem() returns None for generators and titles ("Returns the media pool item
   corresponding to the timeline item if one exists"); GetCurrentVideoItem() is the video item under
   the playhead (the topmost one); GetCurrentTimecode/SetCurrentTimecode move the playhead.
+- A retimed item (Clip Speed / Retime Controls) plays its source frames over another number of record
+  frames: GetDuration() counts record frames while GetSourceStartFrame()/GetSourceEndFrame() bound the
+  source frames it uses (a 50% item of 10 source frames lasts 20 record frames). Scripts that take
+  GetLeftOffset() + GetDuration() as the source range put such clips back at 100% speed (the issue 11
+  report); `standin_retime` builds one. GetLeftOffset() stays the position of the first source frame.
 Not documented, chosen here and never relied on by the script: AppendToTimeline onto frames that a
 clip of that track already covers fails (returns []), the script always picks a free track first.
 
@@ -516,7 +522,13 @@ class TimelineItem(_Api):
         _Api.__init__(self, app)
         self.timeline, self.name = timeline, name
         self.start, self.duration, self.left, self.media = start, duration, left, media
+        self.source_count = duration            # source frames it plays (differs from duration when retimed)
         self.uid = _uid("item")
+
+    def standin_retime(self, speed):
+        """Play the same source frames at `speed` (0.5: half speed, twice as many record frames)."""
+        self.duration = int(round(self.source_count / float(speed)))
+        return self
 
     def GetName(self):
         return self.name
@@ -534,13 +546,13 @@ class TimelineItem(_Api):
         return self.left
 
     def GetRightOffset(self, subframe_precision=False):
-        return (self.media.frames - self.left - self.duration) if self.media else 0
+        return (self.media.frames - self.left - self.source_count) if self.media else 0
 
     def GetSourceStartFrame(self):
         return self.left
 
     def GetSourceEndFrame(self):
-        return self.left + self.duration
+        return self.left + self.source_count
 
     def GetMediaPoolItem(self):
         return self.media
