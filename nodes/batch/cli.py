@@ -16,7 +16,8 @@ from typing import Any, Dict, List
 import deflicker_bridge as bridge
 
 from .manifest import Manifest
-from .runner import QuietDisplay, TqdmDisplay, run_batch, summary
+from . import reports
+from .runner import make_display, run_batch, summary
 from .shots import Shot, assign_outputs, collect
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
@@ -56,6 +57,7 @@ def batch(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     assign_outputs(shots, outdir)
     outdir.mkdir(parents=True, exist_ok=True)
+    report_dir = reports.prepare(args.report_dir)  # an unwritable DIR fails now, not after the shots
     handle, conn = _connect(args, shots, outdir)
     try:
         effect = conn.describe()
@@ -64,7 +66,7 @@ def batch(args: argparse.Namespace) -> int:
                 print(f"{p.name:14} {p.type:8} default {p.default!r:6} range [{p.min}, {p.max}]  ({p.group}) {p.help}")
             return EXIT_OK
         params: Dict[str, Any] = effect.coerce(parse_params(args.param))
-        display = TqdmDisplay(len(shots)) if not args.quiet else QuietDisplay()
+        display = make_display(len(shots), args.quiet)  # bars on a terminal, plain lines in a farm log
         results = run_batch(conn, shots, params, Manifest(outdir), force=args.force, display=display)
     except KeyboardInterrupt:
         print("deflicker batch: interrupted; finished shots are kept, run the same command to resume",
@@ -78,7 +80,10 @@ def batch(args: argparse.Namespace) -> int:
         if handle is not None:
             handle.stop()
     print(summary(results))
-    return EXIT_FAILED if any(r.status == "failed" for r in results) else EXIT_OK
+    problems = reports.write_reports(report_dir, results, params, args.quiet) if report_dir else []
+    for problem in problems:
+        print(f"deflicker batch: no report for {problem}", file=sys.stderr)
+    return EXIT_FAILED if problems or any(r.status == "failed" for r in results) else EXIT_OK
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -99,6 +104,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=120.0,
                         help="seconds to wait for the server to open a clip (default 120)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars, only the summary")
+    reports.add_arguments(parser)
 
 
 def register(subparsers) -> None:

@@ -73,6 +73,42 @@ class TqdmDisplay:
         self.overall.close()
 
 
+class LogDisplay:
+    """Plain lines for a farm's log (stderr not a terminal): each shot's stages through the engine's
+    ProgressPrinter (a line per stage, at most one every few seconds), then one line with its result."""
+
+    def __init__(self, count: int, stream=None) -> None:
+        from deflicker_engine.progress import ProgressPrinter
+
+        self.printer = ProgressPrinter(stream)
+
+    def start(self, shot: Shot, index: int, count: int) -> None:
+        self.printer.reset(prefix=f"[{index + 1}/{count}] {shot.name}")
+
+    def update(self, stage: str, done: int, total: int) -> None:
+        self.printer(stage, done, total)
+
+    def end(self, result: Result) -> None:
+        if result.status == "failed":
+            self.printer.prefix = ""
+            self.printer.note(f"FAILED {result.shot.source}: {result.reason}")
+        elif result.status == "done":
+            self.printer.note(f"done, {result.frames} frames in {result.seconds:.1f} s")
+        else:
+            self.printer.note("skipped (already done)")
+
+    def close(self) -> None: ...
+
+
+def make_display(count: int, quiet: bool = False, stream=None) -> Display:
+    """Nothing when quiet, bars on a terminal, plain lines in a log (see deflicker_engine.progress)."""
+    from deflicker_engine.progress import is_terminal
+
+    if quiet:
+        return QuietDisplay()
+    return TqdmDisplay(count) if is_terminal(stream or sys.stderr) else LogDisplay(count, stream)
+
+
 def process_shot(conn: bridge.Connection, shot: Shot, params: Dict[str, Any],
                  progress: Callable[[str, int, int], None]) -> int:
     """Open, analyse and render one shot to its output on the server; returns its frame count."""
