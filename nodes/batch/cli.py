@@ -1,7 +1,8 @@
 """`deflicker batch SHOT... [--server ADDR] [-o OUTDIR] [--list FILE] [--param NAME=VALUE ...]`.
 
 Uses the server that answers at ADDR, or starts one here (with the shots' folders and OUTDIR as its
-roots) and stops it at the end. Exit code 0 when every shot is done or was already done, 1 when
+roots) and stops it at the end; with --ray ADDRESS|auto the shots go to a Ray cluster instead
+(ray_farm.py, docs/farm.md). Exit code 0 when every shot is done or was already done, 1 when
 any failed (the summary names each with its reason), 2 for a command line that names no shot,
 130 on Ctrl-C.
 """
@@ -15,6 +16,7 @@ from typing import Any, Dict, List
 
 import deflicker_bridge as bridge
 
+from . import ray_farm
 from .manifest import Manifest
 from . import reports
 from .runner import make_display, run_batch, summary
@@ -58,6 +60,8 @@ def batch(args: argparse.Namespace) -> int:
     assign_outputs(shots, outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     report_dir = reports.prepare(args.report_dir)  # an unwritable DIR fails now, not after the shots
+    if args.ray:
+        return ray_farm.batch(args, shots, outdir)
     handle, conn = _connect(args, shots, outdir)
     try:
         effect = conn.describe()
@@ -105,6 +109,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds to wait for the server to open a clip (default 120)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars, only the summary")
     reports.add_arguments(parser)
+    ray_farm.add_arguments(parser)
 
 
 def register(subparsers) -> None:
