@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
-"""Install the Deflicker add-on into a user's Blender configuration.
+# SPDX-License-Identifier: Apache-2.0
+"""Install the Deflicker add-on into a user's Blender configuration (Blender 4.2+, as an extension).
 
     python install/blender/install.py                              # newest Blender config found
     python install/blender/install.py --blender-config ~/.config/blender/4.5
-    python install/blender/install.py --blender-python /opt/blender/4.5/python/bin/python3.11
-    python install/blender/install.py --legacy                     # scripts/addons/deflicker instead
+    python install/blender/install.py --wheels-from DIR            # offline: wheels already downloaded
     python install/blender/install.py --uninstall                  # undo exactly what was installed
     python install/blender/install.py --dry-run                    # say what would change, change nothing
 
-Blender 4.2+ gets an extension (`<config>/extensions/user_default/deflicker`, enabled as
-`bl_ext.user_default.deflicker`); `--legacy` a legacy add-on (`<config>/scripts/addons/deflicker`,
-module `deflicker`). Older Blenders are refused (the add-on needs 4.2's API). The repo's `bridge/` is copied into the add-on's `vendor/`.
-Blender's Python has neither pyzmq nor msgpack: `--blender-python PATH` installs them into `vendor/`
-with pip, otherwise the command is printed. Idempotent: a second run changes nothing and says so.
+The add-on goes to `<config>/extensions/user_default/deflicker` (enabled as `bl_ext.user_default.deflicker`),
+with the repo's `bridge/` inside it as the sub-package `deflicker_bridge` and pyzmq and msgpack as wheels in
+`wheels/`, listed in the installed `blender_manifest.toml` (`wheels = [...]`): Blender installs them into
+its extensions' own site-packages when it enables the extension (Blender manual, Extensions > Python
+Wheels). The wheels are downloaded for CPython 3.11 (Blender 4.2 to 5.0) on each platform Blender ships for,
+with the pip of the Python running this script (`--pip-python` picks another; `--wheels-from DIR` uses
+wheels already there). Older Blenders are refused. Idempotent: a second run changes nothing and says so.
 What was installed is listed in `<add-on>/.deflicker-install.json`, which `--uninstall` undoes.
 Standard library only, Python 3.7+.
 """
@@ -24,6 +26,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ADDON_SOURCE = os.path.join(REPO, "nodes", "blender")
@@ -31,7 +34,9 @@ BRIDGE_SOURCE = os.path.join(REPO, "bridge")
 NAME = "deflicker"
 RECORD = ".deflicker-install.json"
 PACKAGES = ("pyzmq", "msgpack")
-MODULES = ("zmq", "msgpack")  # what the packages install, to tell whether vendor/ has them
+WHEEL_PYTHON = "3.11"  # Blender 4.2 to 5.0
+PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_28_aarch64", "macosx_11_0_arm64", "macosx_10_15_x86_64",
+             "win_amd64")
 EXTENSIONS_FROM = (4, 2)
 
 
@@ -65,9 +70,7 @@ def newest_config(base):
     return os.path.join(base, max(versions)[1]) if versions else None
 
 
-def addon_dir(config, legacy):
-    if legacy:
-        return os.path.join(config, "scripts", "addons", NAME)
+def addon_dir(config):
     return os.path.join(config, "extensions", "user_default", NAME)
 
 
@@ -86,16 +89,65 @@ def guess_blender_python(config):
 
 
 # ----------------------------------------------------------------------------- what gets installed
-def planned_files():
-    """{relative path in the add-on: source file} for the add-on and its vendored bridge."""
+def planned_files(wheels=()):
+    """{relative path in the add-on: source file} for the add-on, its bridge sub-package and its wheels."""
     files = {}
     for name in sorted(os.listdir(ADDON_SOURCE)):
-        if name.endswith(".py") or name == "blender_manifest.toml":
+        if name.endswith(".py") or name == "LICENSE":
             files[name] = os.path.join(ADDON_SOURCE, name)
     for name in sorted(os.listdir(BRIDGE_SOURCE)):
         if name.endswith(".py"):
-            files["vendor/deflicker_bridge/" + name] = os.path.join(BRIDGE_SOURCE, name)
+            files["deflicker_bridge/" + name] = os.path.join(BRIDGE_SOURCE, name)
+    for path in wheels:
+        files["wheels/" + os.path.basename(path)] = path
     return files
+
+
+def manifest_text(wheel_names):
+    """The repo's blender_manifest.toml with the bundled wheels listed (forward slashes, as the manual asks)."""
+    with open(os.path.join(ADDON_SOURCE, "blender_manifest.toml")) as handle:
+        text = handle.read()
+    if "\nwheels = " in "\n" + text:
+        raise SystemExit("nodes/blender/blender_manifest.toml lists wheels itself; the installer adds them")
+    listed = "".join('  "./wheels/{}",\n'.format(name) for name in sorted(wheel_names))
+    head, sep, tail = text.partition("\n[")
+    return head.rstrip("\n") + "\n\n# pyzmq and msgpack for CPython {}, one wheel per platform\nwheels = [\n{}]\n".format(
+        WHEEL_PYTHON, listed) + (sep + tail if sep else "")
+
+
+def wheels_in(folder):
+    """The pyzmq and msgpack wheels in `folder`."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    return [os.path.join(folder, n) for n in names
+            if n.endswith(".whl") and n.split("-", 1)[0].lower() in PACKAGES]
+
+
+def download_command(pip_python, dest, platform):
+    return [pip_python, "-m", "pip", "download", "--dest", dest, "--only-binary=:all:", "--python-version",
+            WHEEL_PYTHON, "--platform", platform] + list(PACKAGES)
+
+
+def download_wheels(pip_python, dest, say=print, platforms=PLATFORMS):
+    """pip-download the wheels for every platform into `dest`; their paths (SystemExit when pip fails)."""
+    if not os.path.isdir(dest):
+        os.makedirs(dest)
+    for platform in platforms:
+        command = download_command(pip_python, dest, platform)
+        say("run " + " ".join(_quote(c) for c in command))
+        done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if done.returncode != 0:
+            raise SystemExit("pip could not download the wheels (exit {}):\n{}\nDownload them yourself with that "
+                             "command and pass the folder as --wheels-from".format(
+                                 done.returncode, done.stdout.decode("utf-8", "replace")[-2000:]))
+    return wheels_in(dest)
+
+
+def _read_bytes(path):
+    with open(path, "rb") as handle:
+        return handle.read()
 
 
 def digest(path):
@@ -136,52 +188,42 @@ class Installer(object):
                 os.mkdir(path)
             created.append(path)
 
-    def install(self, files, blender_python=None):
+    def install(self, files, generated=None):
+        """Copy `files` ({rel: source}) and write `generated` ({rel: text}); remove what an older install
+        put there and this one does not."""
         record = self.read_record()
         created = list(record.get("created_dirs", []))
-        for rel, source in sorted(files.items()):
+        generated = dict(generated or {})
+        for rel in sorted(set(files) | set(generated)):
             dest = self._path(rel)
             self._makedirs(os.path.dirname(dest), created)
-            if os.path.isfile(dest) and digest(dest) == digest(source):
+            if rel in generated:
+                data = generated[rel].encode("utf-8")
+                if os.path.isfile(dest) and _read_bytes(dest) == data:
+                    continue
+            elif os.path.isfile(dest) and digest(dest) == digest(files[rel]):
                 continue
             self._change("{} {}".format("update" if os.path.exists(dest) else "write", dest))
-            if not self.dry_run:
-                shutil.copyfile(source, dest)
+            if self.dry_run:
+                continue
+            if rel in generated:
+                with open(dest, "wb") as handle:
+                    handle.write(data)
+            else:
+                shutil.copyfile(files[rel], dest)
+        wanted = set(files) | set(generated)
         for rel in record.get("files", []):
-            if rel not in files and os.path.isfile(self._path(rel)):
+            if rel not in wanted and os.path.isfile(self._path(rel)):
                 self._change("remove stale {}".format(self._path(rel)))
                 if not self.dry_run:
                     os.remove(self._path(rel))
-        pip_entries = list(record.get("pip_entries", []))
-        pip_entries += self.vendor_dependencies(blender_python)
-        new_record = {"files": sorted(files), "created_dirs": created, "pip_entries": sorted(set(pip_entries))}
+        for entry in record.get("pip_entries", []):  # an older install's vendor/ folder
+            self._remove(self._path("vendor/" + entry))
+        new_record = {"files": sorted(wanted), "created_dirs": created}
         self._write_record(record, new_record)
         if self.changes == 0:
             self.say("nothing to change: {} is up to date".format(self.target))
         return 0
-
-    def vendor_dependencies(self, blender_python):
-        """pip-install pyzmq and msgpack into vendor/ with Blender's Python; the entries pip added."""
-        vendor = self._path("vendor")
-        if all(os.path.isdir(os.path.join(vendor, m)) for m in MODULES):
-            return []
-        command = [blender_python or "<Blender's python>", "-m", "pip", "install", "--target", vendor] + list(PACKAGES)
-        shown = subprocess.list2cmdline(command) if os.name == "nt" else " ".join(_quote(c) for c in command)
-        if not blender_python:
-            self.say("Blender's Python needs pyzmq and msgpack; install them into the add-on with:\n  {}\n"
-                     "(Blender's Python: in Blender's Python console, `import sys; sys.executable`; or rerun this "
-                     "with --blender-python PATH)".format(shown))
-            return []
-        self._change("run {}".format(shown))
-        if self.dry_run:
-            return []
-        before = set(os.listdir(vendor)) if os.path.isdir(vendor) else set()
-        done = subprocess.run(command)
-        after = set(os.listdir(vendor)) if os.path.isdir(vendor) else set()
-        if done.returncode != 0:
-            self.say("pip failed (exit {}); if Blender's Python has no pip, run `{} -m ensurepip` first".format(
-                done.returncode, _quote(blender_python)))
-        return sorted(after - before)
 
     def _write_record(self, old, new):
         path = os.path.join(self.target, RECORD)
@@ -244,10 +286,10 @@ def parse_args(argv):
     parser.add_argument("--blender-config", metavar="DIR",
                         help="Blender's config folder for one version (default: the newest under {})".format(
                             config_base()))
-    parser.add_argument("--legacy", action="store_true",
-                        help="install as a legacy add-on in scripts/addons instead of an extension")
-    parser.add_argument("--blender-python", metavar="PATH",
-                        help="Blender's Python: pip-installs pyzmq and msgpack into the add-on's vendor folder")
+    parser.add_argument("--wheels-from", metavar="DIR",
+                        help="use the pyzmq and msgpack wheels in DIR instead of downloading them")
+    parser.add_argument("--pip-python", metavar="PATH", default=sys.executable,
+                        help="the Python whose pip downloads the wheels (default: this one)")
     parser.add_argument("--uninstall", action="store_true", help="remove what this installer installed")
     parser.add_argument("--dry-run", action="store_true", help="print the changes without making them")
     return parser.parse_args(argv)
@@ -266,19 +308,33 @@ def main(argv=None):
         print("Deflicker needs Blender {}.{} or newer; {} is the config of Blender {}.{}".format(
             EXTENSIONS_FROM[0], EXTENSIONS_FROM[1], config, version[0], version[1]), file=sys.stderr)
         return 2
-    legacy = args.legacy
-    installer = Installer(addon_dir(config, legacy), args.dry_run)
+    installer = Installer(addon_dir(config), args.dry_run)
     if args.uninstall:
         return installer.uninstall()
-    code = installer.install(planned_files(), args.blender_python)
-    if not args.blender_python:
-        guessed = guess_blender_python(config)
-        if guessed and not all(os.path.isdir(os.path.join(installer.target, "vendor", m)) for m in MODULES):
-            print("Blender's Python seems to be {} (pass it as --blender-python)".format(guessed))
-    module = NAME if legacy else "bl_ext.user_default." + NAME
-    print("Enable it in Blender: Edit > Preferences > Add-ons, search 'Deflicker' (module {}); see "
-          "docs/hosts/blender.md".format(module))
+    wheels = wheels_in(args.wheels_from) if args.wheels_from else None
+    if args.wheels_from and not wheels:
+        print("no pyzmq or msgpack wheels in {}".format(args.wheels_from), file=sys.stderr)
+        return 2
+    if wheels is None:
+        wheels = installed_wheels(installer.target)
+    scratch = None
+    if not wheels:
+        scratch = tempfile.mkdtemp(prefix="deflicker-wheels-")
+        wheels = download_wheels(args.pip_python, scratch, print)
+    try:
+        code = installer.install(planned_files(wheels),
+                                 {"blender_manifest.toml": manifest_text(os.path.basename(w) for w in wheels)})
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+    print("Enable it in Blender: Edit > Preferences > Add-ons, search 'Deflicker' (module bl_ext.user_default.{}); "
+          "see docs/hosts/blender.md".format(NAME))
     return code
+
+
+def installed_wheels(target):
+    """Wheels a previous install put into the add-on (reused, so a second run needs no network)."""
+    return wheels_in(os.path.join(target, "wheels"))
 
 
 if __name__ == "__main__":

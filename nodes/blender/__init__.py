@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Deflicker for Blender's compositor: a Deflicker node and a sidebar panel (category "Deflicker").
 
 The node's group passes the deflickered frames through (an Image node loading the server's result);
@@ -6,8 +7,8 @@ stops it. `headless.run(scene, node)` does the same synchronously where no event
 (`bpy` as a module, `blender -b`).
 
 Modules that touch `bpy`: addon, node, tree, runtime, operators, panel, headless, missing.
-The others (effect_props, sources, plan, paths, messages, task, vendor) are plain Python, tested
-without Blender. Nothing is imported or done until Blender calls `register()`.
+The others (effect_props, sources, plan, paths, messages, task, deps, state) are plain Python, tested
+without Blender. Dependencies: deps.py (the bundled bridge; pyzmq and msgpack from the manifest's wheels). Nothing is imported or done until Blender calls `register()`.
 """
 
 bl_info = {
@@ -22,22 +23,21 @@ bl_info = {
 
 
 def register():
-    from . import vendor
-    vendor.add()
-    missing = vendor.missing_modules()
+    from . import deps
+    missing = deps.missing_modules()
     if missing:
-        from . import missing as missing_ui  # a panel that says how to install pyzmq and msgpack
+        from . import missing as missing_ui  # a panel that says how to get pyzmq and msgpack
         missing_ui.register(missing)
         return
+    deps.bridge = deps.load_bridge()  # now importable (deps may have been imported while it was not)
     from . import addon
     addon.register()
 
 
 def unregister():
-    from . import missing, vendor
+    from . import missing
     if missing.registered():
         missing.unregister()
     else:
         from . import addon
         addon.unregister()
-    vendor.remove()

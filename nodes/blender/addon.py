@@ -1,21 +1,19 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Registering the add-on: preferences, operators, panel, menu entry, and the node class built from the
 effect description (re-registered when a server describes other parameters)."""
 import bpy
 
-from . import effect_props, node as deflicker_node, operators, panel, paths, runtime
+from . import effect_props, node as deflicker_node, operators, panel, paths, runtime, state
 
 MENU = "NODE_MT_category_compositor_filter"
 
-_session = None  # created by register(), dropped by unregister()
-
 
 def session():
-    return _session
+    return state.session
 
 
 def _prefs_address():
-    entry = bpy.context.preferences.addons.get(__package__)
-    prefs = getattr(entry, "preferences", None)
+    prefs = state.prefs(bpy.context)
     return runtime.Settings(prefs.address.strip() if prefs is not None else None).address
 
 
@@ -33,17 +31,16 @@ def _register_node_class(effect):
 
 @bpy.app.handlers.persistent
 def _cancel_on_load(*_):
-    if _session is not None:
-        _session.cancel_all()
+    if state.session is not None:
+        state.session.cancel_all()
 
 
 def register():
-    global _session
     panel.DeflickerPreferences.bl_idname = __package__
     bpy.utils.register_class(panel.DeflickerPreferences)
     cache_path = paths.effect_cache_path()
     effect = effect_props.load_effect(_prefs_address(), cache_path)
-    _session = runtime.Session(effect, cache_path, _register_node_class)
+    state.session = runtime.Session(effect, cache_path, _register_node_class)
     _register_node_class(effect)
     for cls in operators.CLASSES:
         bpy.utils.register_class(cls)
@@ -53,10 +50,9 @@ def register():
 
 
 def unregister():
-    global _session
-    if _session is not None:
-        _session.cancel_all()
-    _session = None
+    if state.session is not None:
+        state.session.cancel_all()
+    state.session = None
     if _cancel_on_load in bpy.app.handlers.load_pre:
         bpy.app.handlers.load_pre.remove(_cancel_on_load)
     getattr(bpy.types, MENU).remove(panel.add_menu_entry)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The effect's parameters as Blender property specs, from the server's description (never a fixed list).
 
 `load_effect` reads the cached description first (no network while Blender starts), then asks a
@@ -6,7 +7,7 @@ server that already answers; `specs` turns each Param into what `bpy.props` need
 import json
 import os
 
-import deflicker_bridge as bridge
+from .deps import bridge
 
 PREFIX = "fx_"  # keeps parameter names clear of Node's own attributes (name, label, width...)
 KINDS = {"boolean": "BOOLEAN", "integer": "INT", "double": "FLOAT", "choice": "ENUM", "string": "STRING"}
@@ -75,6 +76,24 @@ def preset_fills(effect):
         return None, {}
     return attr_name(preset.name), dict(
         (name, dict((attr_name(k), v) for k, v in fill.items())) for name, fill in effect.preset_fills().items())
+
+
+# Blender's names for what the engine assumes of a file anyway (empty colorspace: EXR scene-linear, other
+# formats sRGB), and for data that is not colour; these are not passed on.
+FILE_DEFAULTS = {".exr": ("linear rec.709", "linear", "scene_linear", "non-color"),
+                 "": ("srgb", "non-color")}
+
+
+def with_colorspace(params, colorspace, path):
+    """`params` with an empty `colorspace` (left to the host) set to the source's own colour space
+    (Image/MovieClip `colorspace_settings.name`), unless that is what the engine reads from the file anyway."""
+    if "colorspace" not in params or str(params["colorspace"]).strip() or not colorspace:
+        return dict(params)
+    ext = ".exr" if str(path).lower().endswith(".exr") else ""
+    out = dict(params)
+    if colorspace.strip().lower() not in FILE_DEFAULTS[ext]:
+        out["colorspace"] = colorspace.strip()
+    return out
 
 
 def ran_with(params):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Analyse / render a Deflicker node synchronously, for `blender -b` scripts and `bpy` as a module.
 
 There, timers never fire (no event loop runs), so this pumps the same `Runner.tick` the timer
@@ -6,7 +7,7 @@ job's failure (its `message` says what went wrong, as the UI would report it).
 """
 import time
 
-import deflicker_bridge as bridge
+from .deps import bridge
 
 from . import paths, runtime, sources
 
@@ -15,8 +16,8 @@ def start(scene, node, action=runtime.RENDER, address=None, start_server=True, l
           tree=None, report=None):
     """Start the node's job as the Analyse/Render buttons do; returns the Runner, or a failed JobStatus
     when the job cannot start (no source, range outside the media...)."""
-    from . import addon, tree as trees
-    session = addon.session()
+    from . import state, tree as trees
+    session = state.session
     if session is None:
         return bridge.JobStatus(state=bridge.job.FAILED, message="the Deflicker add-on is not registered")
     tree = tree or trees.compositor_tree(scene)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Messages the user sees: the bridge's and the server's, with what to do about them."""
 
 START_HINT = ("start one with `deflicker serve`, or tick 'Start a server' in the Deflicker add-on preferences "

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The Deflicker compositor node: a CompositorNodeCustomGroup whose properties carry the source, the
 frame range and the effect's parameters, and whose group passes the deflickered frames through.
 

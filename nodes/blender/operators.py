@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Analyse / Render / Cancel / Refresh Parameters, for the active Deflicker node (or one named).
 
 Analyse and Render start a job and return at once; a timer polls it (runtime.Runner.tick).
@@ -6,19 +7,16 @@ Problems found before the job starts are reported by the operator itself; a job'
 """
 import bpy
 
-from . import node as deflicker_node, paths, runtime, sources, tree as trees
+from . import node as deflicker_node, paths, runtime, sources, state, tree as trees
 
 
 def addon_session():
-    from . import addon
-    return addon.session()
+    return state.session
 
 
 def settings(context):
     """The add-on preferences (defaults when the add-on was registered without them, e.g. in tests)."""
-    from . import addon
-    entry = context.preferences.addons.get(addon.__package__)
-    prefs = getattr(entry, "preferences", None)
+    prefs = state.prefs(context)
     if prefs is None:
         return runtime.Settings()
     return runtime.Settings(prefs.address.strip() or None, prefs.start_server, prefs.output_location)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The compositor sidebar (N) tab "Deflicker": the active node's settings, Analyse / Render / Cancel,
 progress and the last message; and the add-on preferences."""
 import bpy

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Where the add-on keeps things: the effect description cache and each node's output folder.
 
 Outputs go under the user's cache (`<cache>/deflicker/blender/<blend>/<scene>/<node>/`) or beside the

@@ -1,9 +1,10 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """One job's plan, from the node's settings: which source frames the server opens, where it writes.
 
 All frames here are scene frames except `start`/`stop`, the positions in the source the server
 opens (docs/protocol.md: positions, 0 = the source's first frame).
 """
-import deflicker_bridge as bridge
+from .deps import bridge
 
 from .sources import MediaError
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Jobs of Deflicker nodes while Blender runs: start one from a node, poll it, show its result.
 
 `Runner.tick` is the one polling function: Blender's timer calls it (bpy.app.timers), and
@@ -7,7 +8,7 @@ has succeeded and its frames are loaded, so a failure or a cancel leaves the tre
 import os
 
 import bpy
-import deflicker_bridge as bridge
+from .deps import bridge
 
 from . import effect_props, node as deflicker_node, paths, sources, tree as trees
 from .plan import make_plan
@@ -57,6 +58,11 @@ def source_map(node):
                              "Source to Image Sequence or Movie".format(what, image.source.title()))
 
 
+def source_datablock(node):
+    """The Image or Movie Clip the node deflickers (None when none is chosen)."""
+    return node.clip if node.source_type == "CLIP" else node.image
+
+
 def frame_range(scene, node):
     if node.use_scene_range:
         return scene.frame_start, scene.frame_end
@@ -67,7 +73,9 @@ def make_node_plan(scene, node, settings, effect, action):
     """The plan for `action` on `node`; MediaError / LocationError carry the user's message."""
     smap = source_map(node)
     first, last = frame_range(scene, node)
-    params = deflicker_node.node_params(node, effect)
+    source = source_datablock(node)
+    params = effect_props.with_colorspace(deflicker_node.node_params(node, effect),
+                                          source.colorspace_settings.name, smap.path)
     try:
         base = paths.output_base(settings.location, bpy.data.filepath)
     except paths.LocationError:
@@ -78,12 +86,26 @@ def make_node_plan(scene, node, settings, effect, action):
     return make_plan(smap, first, last, node.handles, params, output=output, output_root=base)
 
 
+def match_colour(image, source):
+    """Give the result the source's colour space and alpha mode: its frames hold the source's encoding
+    (a log or ACES source stays log or ACES), which Blender would otherwise guess from the file type."""
+    if source is None:
+        return
+    try:
+        image.colorspace_settings.name = source.colorspace_settings.name
+    except TypeError:  # a name this config lacks: keep Blender's guess
+        pass
+    if hasattr(source, "alpha_mode"):  # Images have one, Movie Clips do not
+        image.alpha_mode = source.alpha_mode
+
+
 def show_result(scene, tree, node, files, first_frame, relative):
     """Load the rendered frames as an image sequence into the node's group and feed the tree's output
     (when the node's output feeds nothing yet). Loads first, so a bad file changes nothing."""
     path = bpy.path.relpath(files[0]) if relative else files[0]
     image = bpy.data.images.load(path, check_existing=True)
     image.source = "SEQUENCE"
+    match_colour(image, source_datablock(node))
     image.reload()
     inner = deflicker_node.result_node(node)
     if inner is None:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Where a source's frames sit on Blender's timeline, and what path the server opens for them.
 
 Blender's rules, checked by rendering numbered frames with Blender 4.5 and 5.0

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """One analyse or render of one node: a bridge.Job polled by the host, plus what its output holds.
 
 Plain Python (no bpy): Blender's timer and the headless pump both call `status()` until it is
@@ -5,7 +6,7 @@ finished; a failure becomes a message for the user, never an exception in the ho
 """
 import os
 
-import deflicker_bridge as bridge
+from .deps import bridge
 
 from . import messages
 from .sources import result_files

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The compositor tree across Blender generations (each call checked by running it in 4.5 and 5.0).
 
 4.x: `scene.use_nodes`, `scene.node_tree` (embedded), a Composite node is the output.

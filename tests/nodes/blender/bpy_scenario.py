@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Runs inside a `bpy` venv's Python (not collected by pytest): the add-on for real, headless.
 
     python bpy_scenario.py SCENARIO ARGS.json
@@ -152,6 +153,7 @@ def node_scenario(args, out):
     bpy.app.timers.unregister(runner.timer)
 
     # --- render, then the compositor renders the scene through the node
+    node.image.alpha_mode = "PREMUL"         # not Blender's guess for a PNG: the result must follow the source
     t0 = time.monotonic()
     runner = headless.start(scene, node, address=args["address"])
     status = headless.pump(runner, timeout=120)
@@ -162,6 +164,15 @@ def node_scenario(args, out):
     out["inner"] = {"image": inner.image.filepath if inner.image else None,
                     "source": inner.image.source if inner.image else None, "frame_start": inner.frame_start,
                     "frame_offset": inner.frame_offset, "frame_duration": inner.frame_duration}
+    out["colour"] = {"source": [node.image.colorspace_settings.name, node.image.alpha_mode],
+                     "result": [inner.image.colorspace_settings.name, inner.image.alpha_mode]}
+    from deflicker_nodes.blender import runtime
+    node.image.colorspace_settings.name = "Linear Rec.709"    # e.g. a linear PNG sequence
+    runtime.match_colour(inner.image, node.image)
+    out["colour"]["relinked"] = inner.image.colorspace_settings.name
+    out["colour"]["params"] = runtime.make_node_plan(scene, node, runtime.Settings(args["address"]),
+                                                     addon.session().effect, runtime.ANALYSE).params["colorspace"]
+    node.image.colorspace_settings.name = "sRGB"
     target = trees.output_input(tree)
     out["output_fed_by"] = [l.from_node.name for l in target.links] if target is not None else None
     scene.render.filepath = os.path.join(args["render_dir"], "o_####")
@@ -239,12 +250,31 @@ def frames_scenario(args, out):
         tree.nodes.remove(shown)
 
 
+class BareBlender(object):
+    """Blender's own Python has neither pyzmq nor msgpack, but this bpy venv does: find them anywhere but
+    in the venv's site-packages (so Blender's extension site-packages, where it installs wheels)."""
+
+    NAMES = ("zmq", "msgpack")
+
+    def find_spec(self, name, path=None, target=None):
+        if name not in self.NAMES:
+            return None
+        import importlib.machinery
+        import site
+        venv = set(site.getsitepackages())
+        spec = importlib.machinery.PathFinder.find_spec(name, [p for p in sys.path if p not in venv])
+        if spec is None:
+            raise ModuleNotFoundError("No module named {!r} (a bare Blender)".format(name), name=name)
+        return spec
+
+
 def installed_scenario(args, out):
     """The installed extension, enabled the way Blender enables it, with its vendored bridge; first
     with pyzmq made unimportable (what a bare Blender has), then as set up."""
     import addon_utils
     module = args["module"]
-    sys.modules["zmq"] = None  # `import zmq` now fails, as in a Blender without pyzmq
+    sys.meta_path.insert(0, BareBlender())   # only the extension's wheels can provide pyzmq and msgpack
+    sys.modules["zmq"] = None  # `import zmq` now fails, as when the wheels do not suit this platform
     addon_utils.enable(module, default_set=True, handle_error=None)
     out["blocked_node_registered"] = bpy.types.Node.bl_rna_get_subclass_py("DeflickerNode") is not None
     out["blocked_panel"] = hasattr(bpy.types, "NODE_PT_deflicker_missing")
@@ -253,7 +283,15 @@ def installed_scenario(args, out):
     del sys.modules["zmq"]
 
     addon_utils.enable(module, default_set=True, handle_error=None)
-    out["bridge_file"] = sys.modules["deflicker_bridge"].__file__ if "deflicker_bridge" in sys.modules else None
+    from importlib import import_module
+    deps = import_module(module + ".deps")
+    out["bridge_module"] = deps.bridge.__name__
+    out["bridge_file"] = deps.bridge.__file__
+    out["top_level_bridge"] = [name for name in ("deflicker_bridge", "bridge") if name in sys.modules]
+    import msgpack
+    import zmq
+    out["zmq_file"], out["msgpack_file"] = zmq.__file__, msgpack.__file__
+    out["addon_folders_on_path"] = [p for p in sys.path if p.startswith(args["addon_dir"])]
     prefs = bpy.context.preferences.addons.get(module)
     out["has_prefs"] = prefs is not None and prefs.preferences is not None
     out["prefs"] = {"address": prefs.preferences.address, "start_server": prefs.preferences.start_server,
@@ -270,10 +308,7 @@ def installed_scenario(args, out):
     status = headless.run(scene, node, "render")
     out["headless_no_source"] = [status.state, status.message]
     del node
-    vendor = os.path.join(args["addon_dir"], "vendor")
-    out["vendor_on_path"] = vendor in sys.path
     addon_utils.disable(module, default_set=True, handle_error=None)
-    out["vendor_on_path_after_disable"] = vendor in sys.path
     out["node_after_disable"] = bpy.types.Node.bl_rna_get_subclass_py("DeflickerNode") is not None
     out["panel_after_disable"] = hasattr(bpy.types, "NODE_PT_deflicker")
 

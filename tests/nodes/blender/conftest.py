@@ -1,7 +1,8 @@
+# SPDX-License-Identifier: Apache-2.0
 """Fixtures for the Blender add-on: the `bpy` venvs (real Blender as a module), a real server, a
 flickering PNG sequence, and a runner for scripts inside Blender.
 
-bpy venvs: `.venv-bpy-4.5`, `.venv-bpy-5.0` at the repo root (install/blender/make_test_venvs.sh), or
+bpy venvs: `.venv-bpy-4.2`, `.venv-bpy-4.5`, `.venv-bpy-5.0` at the repo root (install/blender/make_test_venvs.sh), or
 the Pythons listed in DEFLICKER_BPY_PYTHONS (os.pathsep-separated).
 """
 import json
@@ -17,8 +18,8 @@ from tests.conftest import flicker, textured_scene
 from tests.server.procs import REPO, free_port, module_server, write_png_sequence
 
 SCENARIO = Path(__file__).resolve().parent / "bpy_scenario.py"
-VENVS = (".venv-bpy-4.5", ".venv-bpy-5.0")
-NO_BPY = ("no bpy venv found: run install/blender/make_test_venvs.sh (creates .venv-bpy-4.5 and .venv-bpy-5.0), "
+VENVS = (".venv-bpy-4.2", ".venv-bpy-4.5", ".venv-bpy-5.0")
+NO_BPY = ("no bpy venv found: run install/blender/make_test_venvs.sh (creates .venv-bpy-4.2, -4.5 and -5.0), "
           "or list bpy Pythons in DEFLICKER_BPY_PYTHONS")
 WIDTH, HEIGHT, COUNT = 96, 64, 12
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """sources.SourceMap against real Blender: at each scene frame, the compositor shows the source frame
 the add-on will ask the server for (Image sequence / movie through an image user, Movie Clip
 sequence / movie with its own Start Frame and Offset)."""

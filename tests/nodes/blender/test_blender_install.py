@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """install/blender/install.py against tmp Blender configs: install, idempotence, dry run, pip step,
 uninstall back to the bytes that were there, Blender's own manifest check, and the installed
 extension enabled by real Blender."""
@@ -62,20 +63,37 @@ def config(tmp_path):
     return cfg
 
 
-def test_install_twice_then_uninstall_restores_every_byte(config):
+@pytest.fixture
+def wheels(tmp_path):
+    """Empty wheel files named as PyPI names pyzmq's and msgpack's for two platforms."""
+    folder = tmp_path / "wheels-in"
+    folder.mkdir()
+    for name in ("pyzmq-27.3.0-cp311-cp311-win_amd64.whl", "msgpack-1.2.4-cp311-cp311-win_amd64.whl",
+                 "pyzmq-27.3.0-cp311-cp311-manylinux_2_28_x86_64.whl", "msgpack-1.2.4-cp311-cp311-manylinux_2_28_x86_64.whl",
+                 "notes.txt"):
+        (folder / name).write_bytes(name.encode())
+    return folder
+
+
+def test_install_twice_then_uninstall_restores_every_byte(config, wheels):
     before = tree_state(config)
-    first = install("--blender-config", config)
+    first = install("--blender-config", config, "--wheels-from", wheels)
     addon = config / ADDON
     assert (addon / "__init__.py").read_bytes() == (REPO / "nodes" / "blender" / "__init__.py").read_bytes()
-    assert (addon / "blender_manifest.toml").is_file()
-    assert (addon / "vendor" / "deflicker_bridge" / "job.py").read_bytes() == (REPO / "bridge" / "job.py").read_bytes()
-    assert not (addon / "vendor" / "deflicker_bridge" / "job.py").is_symlink()
-    assert "write {}".format(addon / "vendor" / "deflicker_bridge" / "job.py") in first
-    assert "-m pip install --target {} pyzmq msgpack".format(addon / "vendor") in first
+    assert (addon / "LICENSE").read_bytes() == (REPO / "nodes" / "blender" / "LICENSE").read_bytes()
+    assert (addon / "deflicker_bridge" / "job.py").read_bytes() == (REPO / "bridge" / "job.py").read_bytes()
+    assert not (addon / "deflicker_bridge" / "job.py").is_symlink() and not (addon / "vendor").exists()
+    assert "write {}".format(addon / "deflicker_bridge" / "job.py") in first
+    assert sorted(p.name for p in (addon / "wheels").iterdir()) == sorted(p.name for p in wheels.glob("*.whl"))
+    manifest = (addon / "blender_manifest.toml").read_text()
+    listed = manifest.split("wheels = [", 1)[1].split("]", 1)[0]
+    assert sorted(line.strip().strip('",') for line in listed.strip().splitlines()) == sorted(
+        "./wheels/" + p.name for p in wheels.glob("*.whl"))
+    assert manifest.index("wheels = [") < manifest.index("[permissions]")
     assert "bl_ext.user_default.deflicker" in first
 
     installed = tree_state(config)
-    second = install("--blender-config", config)
+    second = install("--blender-config", config)       # the installed wheels are reused: no download
     assert changes(second) == [] and "nothing to change" in second
     assert tree_state(config) == installed
 
@@ -87,8 +105,8 @@ def test_install_twice_then_uninstall_restores_every_byte(config):
     assert "nothing to uninstall" in install("--blender-config", config, "--uninstall")
 
 
-def test_changed_file_is_updated_and_stale_file_removed(config):
-    install("--blender-config", config)
+def test_changed_file_is_updated_and_stale_file_removed(config, wheels):
+    install("--blender-config", config, "--wheels-from", wheels)
     addon = config / ADDON
     (addon / "tree.py").write_text("# edited\n")
     record = (addon / ".deflicker-install.json").read_text()
@@ -100,28 +118,41 @@ def test_changed_file_is_updated_and_stale_file_removed(config):
     assert (addon / "tree.py").read_bytes() == (REPO / "nodes" / "blender" / "tree.py").read_bytes()
 
 
-def test_dry_run_changes_nothing(config):
+def test_dry_run_changes_nothing(config, wheels):
     before = tree_state(config)
-    text = install("--blender-config", config, "--dry-run")
+    text = install("--blender-config", config, "--dry-run", "--wheels-from", wheels)
     assert "would write {}".format(config / ADDON / "__init__.py") in text
     assert tree_state(config) == before
 
 
-def test_blender_python_installs_pyzmq_and_msgpack_into_vendor(config, tmp_path):
+def test_wheels_are_downloaded_for_cpython_3_11_on_every_platform(config, tmp_path):
+    installer = load_installer()
     log = tmp_path / "pip-argv.txt"
-    fake = fake_host_python(tmp_path / "blender-python", log)
+    fake = fake_host_python(tmp_path / "some-python", log)
     before = tree_state(config)
-    text = install("--blender-config", config, "--blender-python", fake)
-    vendor = config / ADDON / "vendor"
-    assert log.read_text().splitlines() == ["-m pip install --target {} pyzmq msgpack".format(vendor)]
-    assert "run {} -m pip install".format(fake) in text
-    assert changes(install("--blender-config", config, "--blender-python", fake)) == []
-    assert len(log.read_text().splitlines()) == 1  # already vendored: pip is not run again
+    text = install("--blender-config", config, "--pip-python", fake)
+    calls = log.read_text().splitlines()
+    assert [c.split("--platform ")[1].split()[0] for c in calls] == list(installer.PLATFORMS)
+    assert all(c.startswith("-m pip download --dest ") and "--only-binary=:all: --python-version 3.11" in c and
+               c.endswith(" pyzmq msgpack") for c in calls)
+    assert "run {} -m pip download".format(fake) in text
+    installed = sorted(p.name for p in (config / ADDON / "wheels").iterdir())
+    assert len(installed) == 2 * len(installer.PLATFORMS) and all(n.endswith(".whl") for n in installed)
+    assert changes(install("--blender-config", config, "--pip-python", fake)) == []
+    assert len(log.read_text().splitlines()) == len(calls)  # the add-on has its wheels: no download again
     install("--blender-config", config, "--uninstall")
     assert tree_state(config) == before
 
 
-def test_legacy_layout_and_default_config_discovery(tmp_path):
+def test_an_older_install_with_a_vendor_folder_is_cleaned_up(config, wheels):
+    addon = config / ADDON
+    (addon / "vendor" / "zmq").mkdir(parents=True)
+    (addon / ".deflicker-install.json").write_text('{"files": [], "created_dirs": [], "pip_entries": ["zmq"]}')
+    install("--blender-config", config, "--wheels-from", wheels)
+    assert not (addon / "vendor" / "zmq").exists()
+
+
+def test_default_config_discovery_and_old_blenders_refused(tmp_path):
     installer = load_installer()
     home = tmp_path / "home"
     for version in ("3.6", "4.10", "4.5", "notes"):
@@ -136,21 +167,15 @@ def test_legacy_layout_and_default_config_discovery(tmp_path):
                           stderr=subprocess.STDOUT)
     assert done.returncode == 2 and b"needs Blender 4.2 or newer" in done.stdout
     assert os.listdir(str(home / ".config" / "blender" / "3.6")) == []
-    config = home / ".config" / "blender" / "4.5"
-    text = install("--blender-config", config, "--legacy")
-    assert (config / "scripts" / "addons" / "deflicker" / "vendor" / "deflicker_bridge" / "job.py").is_file()
-    assert "(module deflicker)" in text and not (config / "extensions").exists()
-    install("--blender-config", config, "--legacy", "--uninstall")
-    assert os.listdir(str(config)) == []
 
 
-def test_manifest_passes_blenders_own_validation(tmp_path):
+def test_manifest_passes_blenders_own_validation(tmp_path, wheels):
     """Blender's extension tool (bl_pkg/cli/blender_ext.py, shipped with bpy) validates the add-on folder."""
     pythons = bpy_pythons()
     if not pythons:
         pytest.skip("no bpy venv: Blender's extension validator ships with it")
     config = tmp_path / "4.5"
-    install("--blender-config", config)
+    install("--blender-config", config, "--wheels-from", wheels)
     for python in pythons:
         tool = next(Path(python).parent.parent.glob("lib/python3*/site-packages/bpy/*/scripts/addons_core/bl_pkg/"
                                                     "cli/blender_ext.py"))
@@ -159,10 +184,21 @@ def test_manifest_passes_blenders_own_validation(tmp_path):
         assert done.returncode == 0 and b"Success" in done.stdout, done.stdout.decode()
 
 
+@pytest.fixture(scope="module")
+def real_wheels(tmp_path_factory):
+    """pyzmq and msgpack wheels for this machine, from PyPI (Blender must really install them)."""
+    folder = tmp_path_factory.mktemp("real-wheels")
+    done = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--dest", str(folder),
+                           "--only-binary=:all:", "--python-version", "3.11", "pyzmq", "msgpack"],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+    assert done.returncode == 0, done.stdout.decode()
+    return folder
+
+
 @pytest.mark.parametrize("python", bpy_params())
-def test_installed_extension_enables_in_blender(python, tmp_path):
+def test_installed_extension_enables_in_blender(python, tmp_path, real_wheels):
     config = tmp_path / "4.5"
-    install("--blender-config", config)
+    install("--blender-config", config, "--wheels-from", real_wheels)
     addon = config / ADDON
     env = {"BLENDER_USER_RESOURCES": str(config), "XDG_CACHE_HOME": str(tmp_path / "cache"),
            "DEFLICKER_ADDRESS": dead_address()}
@@ -170,11 +206,14 @@ def test_installed_extension_enables_in_blender(python, tmp_path):
                                                   "addon_dir": str(addon)}, tmp_path, env, repo_on_path=False)
     assert not result["blocked_node_registered"] and result["blocked_panel"]
     assert not result["blocked_panel_after_disable"]
-    assert result["bridge_file"] == str(addon / "vendor" / "deflicker_bridge" / "__init__.py")
+    assert result["bridge_module"] == "bl_ext.user_default.deflicker.deflicker_bridge"
+    assert result["bridge_file"] == str(addon / "deflicker_bridge" / "__init__.py")
+    assert not result["top_level_bridge"]                 # nothing named deflicker_bridge/bridge at the top
+    site = config / "extensions" / ".local" / "lib" / "python3.11" / "site-packages"
+    assert result["zmq_file"].startswith(str(site)) and result["msgpack_file"].startswith(str(site))
     assert result["has_prefs"] and result["prefs"]["start_server"] and result["prefs"]["output_location"] == "CACHE"
-    assert result["node_registered"] and result["panel"] and result["vendor_on_path"]
+    assert result["node_registered"] and result["panel"] and not result["addon_folders_on_path"]
     assert result["operators"] == ["analyse", "render", "cancel", "refresh_parameters"]
     assert result["headless_no_source"][0] == "failed"
     assert result["headless_no_source"][1].startswith("choose a source for the Deflicker node")
-    assert not result["vendor_on_path_after_disable"]
     assert not result["node_after_disable"] and not result["panel_after_disable"]

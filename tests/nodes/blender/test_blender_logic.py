@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The add-on's plain-Python modules (no Blender needed): frame mapping, plans, paths, parameter specs,
 messages, and NodeTask against a real server."""
 import os
@@ -7,7 +8,7 @@ import time
 import pytest
 
 import deflicker_bridge as bridge
-from deflicker_nodes.blender import effect_props, messages, paths, sources, vendor
+from deflicker_nodes.blender import deps, effect_props, messages, paths, sources
 from deflicker_nodes.blender.plan import make_plan
 from deflicker_nodes.blender.task import NodeTask
 from tests.server.procs import CHEAP, ServerProcess, free_port
@@ -148,7 +149,7 @@ def test_effect_cache_first_then_server_then_none(server, described, tmp_path):
     assert not effect_props.same_schema(fewer, described)
 
 
-# ----------------------------------------------------------------------------- messages, vendor
+# ----------------------------------------------------------------------------- messages, dependencies
 def test_messages_say_what_to_do():
     address = "tcp://127.0.0.1:5557"
     assert "deflicker serve" in messages.no_server(address)
@@ -159,19 +160,28 @@ def test_messages_say_what_to_do():
     assert messages.explain("frame f_0003.png is 64x48", address) == "frame f_0003.png is 64x48"
 
 
-def test_vendor_folder_on_path_only_while_registered(tmp_path):
-    folder = str(touch(tmp_path / "vendor"))
-    vendor.add(folder)
-    try:
-        assert sys.path[0] == folder
-    finally:
-        vendor.remove(folder)
-    assert folder not in sys.path
-    vendor.add(str(tmp_path / "none"))
-    assert str(tmp_path / "none") not in sys.path
-    assert vendor.missing_modules(("json", "surely_not_a_module_x")) == ["surely_not_a_module_x"]
-    assert vendor.pip_command("/b/python", "/a/vendor") == ["/b/python", "-m", "pip", "install", "--target",
-                                                            "/a/vendor", "pyzmq", "msgpack"]
+def test_the_bridge_is_the_add_ons_own_copy_when_it_has_one(tmp_path, monkeypatch):
+    addon = tmp_path / "my_ext"
+    (addon / "deflicker_bridge").mkdir(parents=True)
+    (addon / "__init__.py").write_text("")
+    (addon / "deflicker_bridge" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert deps.bridge_name("my_ext") == "my_ext.deflicker_bridge"
+    assert deps.bridge_name("deflicker_nodes.blender") == "deflicker_bridge"   # the repository: the package
+    assert deps.bridge.__name__ == "deflicker_bridge"
+    assert deps.missing_modules(("json", "surely_not_a_module_x")) == ["surely_not_a_module_x"]
+
+
+def test_the_result_keeps_the_sources_colour_space_and_the_engine_gets_it():
+    params = {"colorspace": "", "strength": 1.0}
+    assert effect_props.with_colorspace(params, "ACEScg", "/a/plate.%04d.exr")["colorspace"] == "ACEScg"
+    assert effect_props.with_colorspace(params, "Filmic Log", "/a/p.%04d.png")["colorspace"] == "Filmic Log"
+    for name, path in (("sRGB", "/a/p.%04d.png"), ("sRGB", "/a/m.mov"), ("Linear Rec.709", "/a/p.%04d.exr"),
+                       ("Non-Color", "/a/p.%04d.png"), ("", "/a/p.png")):
+        assert effect_props.with_colorspace(params, name, path)["colorspace"] == ""   # the file says so anyway
+    assert effect_props.with_colorspace(dict(params, colorspace="ARRI LogC4"), "ACEScg", "/x.exr")["colorspace"] == \
+        "ARRI LogC4"                                                                    # the user's choice wins
+    assert effect_props.with_colorspace({"strength": 1.0}, "ACEScg", "/x.exr") == {"strength": 1.0}
 
 
 # ----------------------------------------------------------------------------- NodeTask, real server

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The add-on in real Blender (`bpy` 4.5 / 5.0 as a module) against a real server with the real engine.
 
 One Blender run per bpy venv (module-scoped): errors, cancels, analyse, render, the compositor's
@@ -136,6 +137,13 @@ def test_render_wires_result_into_tree(run):
     inner = result["inner"]
     assert inner["source"] == "SEQUENCE" and inner["image"].endswith("f_0001.png")
     assert (inner["frame_start"], inner["frame_offset"], inner["frame_duration"]) == (FIRST - HANDLES, 0, 10)
+
+
+def test_the_result_has_the_sources_colour_space_and_alpha_mode(run):
+    colour = run["result"]["colour"]
+    assert colour["result"] == colour["source"] == ["sRGB", "PREMUL"]
+    assert colour["relinked"] == "Linear Rec.709"
+    assert colour["params"] == "Linear Rec.709"      # the engine is told what Blender reads the files as
 
 
 def test_movie_clip_source_renders_too(run):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The panel, node, preferences and menu drawing code, run in real Blender against a layout that checks
 every call against Blender's own UILayout RNA (no UI runs headless, so nothing draws for real)."""
 import types
