@@ -61,7 +61,7 @@ def batch(args: argparse.Namespace) -> int:
     outdir.mkdir(parents=True, exist_ok=True)
     report_dir = reports.prepare(args.report_dir)  # an unwritable DIR fails now, not after the shots
     if args.ray:
-        return ray_farm.batch(args, shots, outdir)
+        return ray_farm.batch(args, shots, outdir, report_dir)
     handle, conn = _connect(args, shots, outdir)
     try:
         effect = conn.describe()

@@ -22,6 +22,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import deflicker_bridge as bridge
 
+from . import reports
 from .manifest import Manifest
 from .runner import Result, summary
 from .shots import Shot
@@ -433,8 +434,11 @@ def connect(ray: Any, address: str, quiet: bool = False) -> str:
     return str(getattr(context, "address_info", {}).get("gcs_address") or address)
 
 
-def batch(args: argparse.Namespace, shots: List[Shot], outdir: Path) -> int:
-    """`deflicker batch ... --ray ADDRESS|auto` after the shots are collected and given outputs."""
+def batch(args: argparse.Namespace, shots: List[Shot], outdir: Path, report_dir: Optional[Path] = None) -> int:
+    """`deflicker batch ... --ray ADDRESS|auto` after the shots are collected and given outputs.
+
+    QC reports (--report-dir) are made here on the driver after the batch, from the files on shared storage.
+    """
     from .cli import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, parse_params
 
     try:
@@ -476,7 +480,10 @@ def batch(args: argparse.Namespace, shots: List[Shot], outdir: Path) -> int:
     order = {shot.source: i for i, shot in enumerate(shots)}
     results.sort(key=lambda r: order.get(r.shot.source, math.inf))
     print(summary(results))
-    return EXIT_FAILED if any(r.status == "failed" for r in results) else EXIT_OK
+    problems = reports.write_reports(report_dir, results, params, args.quiet) if report_dir else []
+    for problem in problems:
+        print(f"deflicker batch: no report for {problem}", file=sys.stderr)
+    return EXIT_FAILED if problems or any(r.status == "failed" for r in results) else EXIT_OK
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

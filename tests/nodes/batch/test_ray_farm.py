@@ -216,9 +216,11 @@ def test_farm_output_equals_deflicker_run_and_a_corrupt_shot_is_reported(cluster
         assert np.array_equal(farm, local), f"{name}: same seed and device, yet not bit-identical to deflicker run"
 
     auto = [("auto" if arg == cluster.address else arg) for arg in argv]     # auto: RAY_ADDRESS names the cluster
-    again = cluster.run(auto, env={"RAY_ADDRESS": cluster.address})
+    again = cluster.run([*auto, "--report-dir", str(tmp_path / "qc")], env={"RAY_ADDRESS": cluster.address})
     assert again.returncode == 1
     assert "3 shot(s): 0 done, 2 skipped (already done), 1 failed" in again.stdout
+    reports = sorted(p.name for p in (tmp_path / "qc").iterdir())      # QC reports, made by the driver as without Ray
+    assert reports == ["index.html", "sh010.html", "sh030.html"], reports
     assert f"1 to do, on Ray at {cluster.address}: 1 worker(s)" in again.stderr
 
 
