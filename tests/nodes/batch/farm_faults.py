@@ -7,7 +7,8 @@ how often Ray ran it:
     crash*    the first try kills the worker process (Ray restarts the actor and retries the shot)
     flaky*    the first try raises RuntimeError (Ray retries the shot: retry_exceptions)
     always*   every try raises RuntimeError (retries run out; the shot is reported failed)
-    hold*     waits until a file `release` appears beside the shot (so a test can kill the batch meanwhile)
+    hold*     waits until a file `release` appears beside the shot (so a test can kill the batch meanwhile),
+              its worker's process id in a file beside the shot
 """
 from __future__ import annotations
 
@@ -19,6 +20,12 @@ from pathlib import Path
 def tries_file(source: str) -> Path:
     path = Path(source)
     return path.parent / f".{path.name}.tries"
+
+
+def holder_file(source: str) -> Path:
+    """Where a held shot leaves the process id of the worker holding it."""
+    path = Path(source)
+    return path.parent / f".{path.name}.pid"
 
 
 def tries(source: str) -> int:
@@ -44,6 +51,7 @@ class FaultyEngine:
         if name.startswith("always"):
             raise RuntimeError(f"always fails (try {count})")
         if name.startswith("hold"):
+            holder_file(source).write_text(str(os.getpid()))
             deadline = time.monotonic() + 300
             while not (Path(source).parent / "release").exists() and time.monotonic() < deadline:
                 if cancel is not None and cancel.is_set():

@@ -53,6 +53,14 @@ def _psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(peak ** 2 / mse)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
 def _manifest(out: Path) -> dict:
     path = out / MANIFEST
     return json.loads(path.read_text())["shots"] if path.exists() else {}
@@ -237,15 +245,20 @@ def test_farm_retries_crashes_reports_exhausted_shots_and_resumes_after_a_kill(c
         driver = cluster.popen(argv, stdout=log, stderr=log)
         deadline = time.monotonic() + 180
         wanted = {str(shots / "crash_a"): "done", str(shots / "flaky_b"): "done", str(shots / "always_c"): "failed"}
+        held = farm_faults.holder_file(str(shots / "hold_d"))
         while time.monotonic() < deadline and driver.poll() is None:
             entries = _manifest(out)
-            if all(entries.get(k, {}).get("status") == v for k, v in wanted.items()):
+            if all(entries.get(k, {}).get("status") == v for k, v in wanted.items()) and held.exists():
                 break
             time.sleep(0.5)
-        assert driver.poll() is None, (tmp_path / "first.log").read_text()
-        assert farm_faults.tries(str(shots / "hold_d")) == 1, "the held shot should be in a worker now"
-        os.kill(driver.pid, signal.SIGKILL)                 # the batch dies; Ray stops its workers
+        assert driver.poll() is None and held.exists(), (tmp_path / "first.log").read_text()
+        os.kill(driver.pid, signal.SIGKILL)                 # the batch dies with a shot in a worker
         driver.wait(timeout=30)
+        worker = int(held.read_text())
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and _alive(worker):
+            time.sleep(0.5)
+        assert not _alive(worker), "Ray should stop the workers of a batch that died"
     entries = _manifest(out)
     assert {k: entries[k]["status"] for k in wanted} == wanted, (tmp_path / "first.log").read_text()
     assert farm_faults.tries(str(shots / "crash_a")) == 2           # the worker died once; Ray retried
