@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Install the Deflicker node into Nuke (13+), or take it out again.
 
     python install/nuke/install.py                         # into ~/.nuke
-    python install/nuke/install.py --nuke-python /opt/Nuke15.1v1/python3   # also pyzmq + msgpack for Nuke
+    python install/nuke/install.py --nuke-python /opt/Nuke15.1v1/python3   # also pyzmq + msgpack for Nuke 15
+    python install/nuke/install.py --nuke-python /opt/Nuke14.0v5/python3 --nuke-python /opt/Nuke16.0v2/python3
     python install/nuke/install.py --uninstall
     python install/nuke/install.py --dry-run               # print what would change, change nothing
 
 It copies the plug-in (nodes/nuke/deflicker_node) and the repo's bridge package into
-<nuke dir>/deflicker/, and appends one marked block to <nuke dir>/init.py (plug-in path) and one
-to <nuke dir>/menu.py (Nodes toolbar entry). Everything it did is listed in
+<nuke dir>/deflicker/, and appends one marked block to <nuke dir>/init.py (plug-in path, and the vendor
+folder of the running Nuke's Python version) and one to <nuke dir>/menu.py (Nodes toolbar entry; it does
+not import the bridge, so Nuke starts even without pyzmq). pyzmq wheels are per CPython (Nuke 13 = 3.7,
+14 = 3.9, 15 = 3.10, 16 = 3.11), so each --nuke-python gets its own <nuke dir>/deflicker/vendor/py3.X. Everything it did is listed in
 <nuke dir>/deflicker/install-manifest.json, so --uninstall removes exactly that: the blocks (the
 user's own lines stay byte-identical), the copied files, the vendor folder it filled, the folders
 it created. Running it twice changes nothing the second time. Standard library only, Python 3.7+.
@@ -33,13 +37,25 @@ VENDOR_PACKAGES = ("pyzmq", "msgpack")
 
 def init_block(plugin_dir: str) -> str:
     vendor = os.path.join(plugin_dir, "vendor")
-    return (BEGIN + "import sys\nimport nuke\n"
-            "if {0!r} not in sys.path:\n    sys.path.insert(0, {0!r})\n"
+    return (BEGIN + "import os\nimport sys\nimport nuke\n"
+            "_deflicker_vendor = os.path.join({0!r}, 'py%d.%d' % sys.version_info[:2])\n"
+            "if os.path.isdir(_deflicker_vendor) and _deflicker_vendor not in sys.path:\n"
+            "    sys.path.insert(0, _deflicker_vendor)\n"
             "nuke.pluginAddPath({1!r})\n".format(vendor, plugin_dir) + END)
 
 
 def menu_block() -> str:
-    return BEGIN + "import deflicker_node.host\ndeflicker_node.host.add_menu()\n" + END
+    return BEGIN + "import deflicker_node.menu\ndeflicker_node.menu.add_menu()\n" + END
+
+
+def python_version(python: str) -> str:
+    """"3.10" for a Python executable (the vendor folder it needs is vendor/py3.10)."""
+    done = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    text = done.stdout.decode("utf-8", "replace").strip()
+    if done.returncode != 0 or not text.replace(".", "").isdigit():
+        raise SystemExit("cannot run {} to ask its version ({}); pass Nuke's own python3".format(python, text))
+    return text
 
 
 class Installer(object):
@@ -93,8 +109,13 @@ class Installer(object):
         blocks = dict(manifest.get("blocks", {}))
         blocks["init.py"] = self.add_block("init.py", init_block(self.plugin_dir), blocks.get("init.py"))
         blocks["menu.py"] = self.add_block("menu.py", menu_block(), blocks.get("menu.py"))
-        vendor = bool(manifest.get("vendor")) or self.vendor(nuke_python, created_dirs)
-        self.save_manifest({"files": files, "blocks": blocks, "vendor": vendor,
+        vendor = manifest.get("vendor") or []
+        vendor = list(vendor) if isinstance(vendor, list) else []
+        for python in nuke_python or []:
+            folder = self.vendor(python, created_dirs)
+            if folder and folder not in vendor:
+                vendor.append(folder)
+        self.save_manifest({"files": files, "blocks": blocks, "vendor": sorted(vendor),
                             "created_dirs": _unique(created_dirs)})
         if not self.changes:
             self.out.write("nothing to change: the Deflicker node is installed in {}\n".format(self.plugin_dir))
@@ -108,7 +129,7 @@ class Installer(object):
                 rel_folder = os.path.join(name, os.path.relpath(folder, source))
                 target_folder = os.path.normpath(os.path.join(self.plugin_dir, rel_folder))
                 for file_name in sorted(names):
-                    if not file_name.endswith(".py"):
+                    if not file_name.endswith((".py", ".png")):
                         continue
                     if not os.path.isdir(target_folder):
                         self.say("create folder " + target_folder)
@@ -144,21 +165,24 @@ class Installer(object):
             _write(path, new)
         return record
 
-    def vendor(self, nuke_python, created_dirs: list) -> bool:
-        """pip-install pyzmq and msgpack for Nuke's own Python into <plugin>/vendor."""
-        if not nuke_python:
-            return False
-        target = os.path.join(self.plugin_dir, "vendor")
+    def vendor(self, nuke_python, created_dirs: list):
+        """pip-install pyzmq and msgpack for one Nuke's Python into <plugin>/vendor/py3.X; the folder's name
+        (None when it already holds both)."""
+        name = "py" + python_version(nuke_python)
+        vendor = os.path.join(self.plugin_dir, "vendor")
+        target = os.path.join(vendor, name)
+        if all(os.path.isdir(os.path.join(target, m)) for m in ("zmq", "msgpack")):
+            return name
         command = [nuke_python, "-m", "pip", "install", "--target", target] + list(VENDOR_PACKAGES)
         self.say("run " + " ".join(command))
         if self.dry_run:
-            return True
-        if not os.path.isdir(target):
-            created_dirs.append(target)
+            return name
+        if not os.path.isdir(vendor):
+            created_dirs.append(vendor)
         result = subprocess.run(command)
         if result.returncode != 0:
             raise SystemExit("pip failed ({}); run it yourself: {}".format(result.returncode, " ".join(command)))
-        return True
+        return name
 
     # ------------------------------------------------------------- uninstall
     def uninstall(self) -> None:
@@ -270,9 +294,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nuke-dir", default=os.path.join("~", ".nuke"),
                         help="Nuke's user folder (default ~/.nuke)")
-    parser.add_argument("--nuke-python", metavar="PATH",
-                        help="Nuke's Python (e.g. /opt/Nuke15.1v1/python3): pip-install pyzmq and msgpack for it "
-                             "into <nuke dir>/deflicker/vendor")
+    parser.add_argument("--nuke-python", metavar="PATH", action="append",
+                        help="a Nuke's Python (e.g. /opt/Nuke15.1v1/python3): pip-install pyzmq and msgpack for it "
+                             "into <nuke dir>/deflicker/vendor/py3.X; repeat it for each Nuke version")
     parser.add_argument("--uninstall", action="store_true", help="remove exactly what the installer added")
     parser.add_argument("--dry-run", action="store_true", help="print the changes without making them")
     args = parser.parse_args(argv)

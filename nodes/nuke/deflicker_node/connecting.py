@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Reach the server for a job: the one at the node's address, or (when allowed) one started here.
 
 Nuke's Python has no torch, so a server started here runs in another Python (see

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The node's frames on disk: exported input frames moved into place, results checked and pruned.
 
 The server keys its analysis cache on the input files' size, mtime and bytes. The internal Write

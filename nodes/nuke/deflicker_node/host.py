@@ -1,97 +1,191 @@
-"""The Nuke side of the Deflicker node: menu entry, the Group and its knobs, buttons, knobChanged.
+# SPDX-License-Identifier: Apache-2.0
+"""The Nuke side of the Deflicker node: the Group and its knobs, buttons, knobChanged (needs the bridge;
+`menu` is what Nuke imports at start-up, and it imports this module on first use).
 
 Inside the Group: Input -> ExportInput (Write: EXR, 32-bit float, raw, rgba; disabled except while
-the node exports) and Result (Read of the server's output) -> ResultOrInput (Switch: 0 shows the
-input, 1 the result) -> Output. A button press runs on Nuke's main thread: checks (plan), export
-(nuke.execute of the Write over the range with handles), then a bridge.Job watched by a Runner on
-a worker thread that shows a nuke.ProgressTask; the result is applied through
-nuke.executeInMainThread. knobChanged only marks the result out of date: no network, no renders.
+the node exports), and Input (B) + Result (A: Read of the server's output) -> ResultOrInput (Copy of
+the result's rgb onto the input stream, so other layers, alpha, metadata and timecode pass through;
+disabled while there is no up-to-date result) -> Output. A button press runs on Nuke's main thread:
+checks (plan), export (nuke.execute of the Write over the range with handles), then a bridge.Job
+watched by a Runner on a worker thread that shows a nuke.ProgressTask; the result is applied through
+nuke.executeInMainThread. Creating a node never waits on the network on the main thread: a known
+description builds it at once, else a worker thread asks (or starts) the server behind a ProgressTask.
+knobChanged only marks the result out of date: no network, no renders.
 """
-import functools
+import json
 import os
+import threading
 
 import deflicker_bridge as bridge
 import nuke
 
-from . import connecting, files, knobspec, plan, runner
+from . import connecting, files, knobspec, menu, plan, runner
 
 # Nuke nodes cannot hold Python objects: the jobs under way live here, by node full name
 RUNS = runner.ActiveRuns()
+CREATING = []  # addresses being asked for a description on a worker thread (node creation under way)
 
 EXPORT, RESULT, SWITCH = "ExportInput", "Result", "ResultOrInput"
 HANDLES_DEFAULT = 8
-KNOB_CHANGED = "import deflicker_node.host\ndeflicker_node.host.knob_changed()"
-BUTTON = "import nuke\nimport deflicker_node.host\ndeflicker_node.host.{}(nuke.thisNode())"
+KNOB_CHANGED = "import deflicker_node.menu\ndeflicker_node.menu.knob_changed()"
+BUTTON = "import deflicker_node.menu\ndeflicker_node.menu.button({!r})"
 READY = "ready: press Analyse or Render"
+HELP = ("Removes brightness and colour flicker (old film, time-lapse, mains light, per-frame processed video) "
+        "from its input, blindly: from the flickering frames alone. Analyse fits the analysis on the deflicker "
+        "server (the slow part, cached there); Render writes the deflickered frames and shows them, copied onto "
+        "the input's rgb (other layers, alpha and metadata pass through). Change a setting and the node shows "
+        "its input until you Render again. Results go to the results folder (default: deflicker/ beside the "
+        "script). See docs/hosts/nuke.md.")
 
 
-# ----------------------------------------------------------------- menu and creation
+# ----------------------------------------------------------------- creation
 def add_menu() -> None:
-    """Nodes toolbar > Deflicker > Deflicker (called from menu.py)."""
-    nuke.menu("Nodes").addMenu("Deflicker").addCommand(
-        "Deflicker", "import deflicker_node.host\ndeflicker_node.host.create()")
+    """Kept for menu.py blocks written by older installers."""
+    menu.add_menu()
+
+
+def creating() -> bool:
+    return bool(CREATING)
 
 
 def create(address=None):
-    """Create a Deflicker node (connected to the selected node, as Nuke's createNode does) with
-    knobs for every parameter the server describes. Returns the node, or None after telling the
-    user why not (the graph is then unchanged)."""
+    """Create a Deflicker node connected to the selected node, with knobs for every parameter the
+    server describes. With a description already known (this machine's cache) the node is built at once
+    and returned; else a worker thread asks the server (or starts one, after asking) and the node is
+    built on the main thread when the answer comes: None is returned then, as after a refusal."""
     address = address or plan.default_address()
     base = plan.cache_base()
-    effect = _describe(address, base)
-    if effect is None:
+    selected = _selection()
+    cached = _cached_effect(base)
+    if cached is not None:
+        threading.Thread(target=_refresh_cache, args=(address, base), name="deflicker-describe",
+                         daemon=True).start()
+        return _make_node(cached, address, selected)
+    CREATING.append(address)
+    _ask_server(address, base, selected, start=False)
+    return None
+
+
+def _selection():
+    try:
+        return nuke.selectedNode()
+    except ValueError:  # nothing selected
         return None
+
+
+def _cache_path(base):
+    return os.path.join(base, "effect.json")
+
+
+def _cached_effect(base):
+    """The description a server gave on this machine before (None: none yet, or damaged)."""
+    try:
+        with open(_cache_path(base), "r") as handle:
+            return bridge.Effect.from_describe(json.load(handle))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _refresh_cache(address, base):
+    """Keep the remembered description current for the next node (worker thread, failures ignored)."""
+    try:
+        bridge.describe_effect(address, _cache_path(base), start=False)
+    except Exception:
+        pass
+
+
+def _ask_server(address, base, selected, start):
+    threading.Thread(target=_describe_on_worker, args=(address, base, selected, start),
+                     name="deflicker-describe", daemon=True).start()
+
+
+def _describe_on_worker(address, base, selected, start):
+    """Ask (or start, then ask) the server behind a ProgressTask; the answer goes to the main thread."""
+    task = nuke.ProgressTask("Deflicker")
+    try:
+        if start:
+            task.setMessage("starting a deflicker server at {} (the first start can take a minute)".format(address))
+            task.setProgress(10)
+            bridge.ensure_server(address, roots=plan.server_roots(base))
+        task.setMessage("asking the deflicker server at {} for its parameters".format(address))
+        task.setProgress(60)
+        outcome = ("effect", bridge.describe_effect(address, _cache_path(base), start=False))
+    except bridge.ServerUnavailable as error:
+        outcome = ("failed", str(error)) if start else ("none", "")
+    except bridge.BridgeError as error:
+        outcome = ("failed", str(error)) if start else ("refused", str(error))
+    except Exception as error:  # the user must hear about it rather than wait for a node forever
+        outcome = ("failed", "{}: {}".format(type(error).__name__, error))
+    task.setProgress(100)
+    del task
+    nuke.executeInMainThread(_described, (address, base, selected, outcome))
+
+
+def _described(address, base, selected, outcome):
+    """Main thread: build the node from the description, or ask / explain (nothing built then)."""
+    kind, detail = outcome
+    if kind == "none":
+        question = ("No deflicker server answers at {} and none has described its parameters on this machine "
+                    "yet.\n\nStart a local server now? (It keeps running for later nodes; the first start can "
+                    "take a minute.)".format(address))
+        if nuke.ask(question):
+            _ask_server(address, base, selected, start=True)
+            return
+        nuke.message("Deflicker: " + connecting.no_server_at_creation(address))
+    elif kind == "refused":
+        nuke.message("Deflicker: the server at {} could not describe its parameters: {}".format(address, detail))
+    elif kind == "failed":
+        nuke.message("Deflicker: " + connecting.no_server_message(address, True, detail))
+    else:
+        _make_node(detail, address, selected)
+    CREATING.remove(address)
+
+
+def _make_node(effect, address, selected):
+    """Build the Group, its inside, then connect it to the remembered selection and read its range
+    (a Group has no input until its Input node exists, so createNode cannot connect it)."""
     node = nuke.createNode("Group", inpanel=False)
     try:
         _build(node, effect, address)
+        if selected is not None and selected is not node:
+            node.setInput(0, selected)
+        _set_range(node)
     except Exception:
         nuke.delete(node)
         raise
     return node
 
 
-def _describe(address, base):
-    """The effect from the server (remembered in the cache folder), else from the last description
-    seen on this machine; asks before starting a local server. None after a message."""
-    cache_path = os.path.join(base, "effect.json")
-    try:
-        return bridge.describe_effect(address, cache_path, start=False)
-    except bridge.ServerUnavailable:
-        pass
-    except bridge.BridgeError as error:
-        nuke.message("Deflicker: the server at {} could not describe its parameters: {}".format(address, error))
-        return None
-    question = ("No deflicker server answers at {} and none has described its parameters on this machine "
-                "yet.\n\nStart a local server now? (It keeps running for later nodes; the first start can "
-                "take a minute.)".format(address))
-    if not nuke.ask(question):
-        nuke.message("Deflicker: " + connecting.no_server_at_creation(address))
-        return None
-    try:
-        bridge.ensure_server(address, roots=plan.server_roots(base))
-        return bridge.describe_effect(address, cache_path, start=False)
-    except bridge.BridgeError as error:
-        nuke.message("Deflicker: " + connecting.no_server_message(address, True, str(error)))
-        return None
+def _set_range(node):
+    source = node.input(0)
+    first, last = ((source.firstFrame(), source.lastFrame()) if source is not None
+                   else (nuke.root()["first_frame"].value(), nuke.root()["last_frame"].value()))
+    node["frame_first"].setValue(int(first))
+    node["frame_last"].setValue(int(last))
 
 
 def _build(node, effect, address) -> None:
     specs = knobspec.knob_specs(effect)
     node["name"].setValue(_unique_name("Deflicker"))
-    source = node.input(0)
-    first, last = ((source.firstFrame(), source.lastFrame()) if source is not None
-                   else (nuke.root()["first_frame"].value(), nuke.root()["last_frame"].value()))
+    if node.knob("help") is not None:
+        node["help"].setValue(HELP)
     add = node.addKnob
     add(nuke.Tab_Knob("deflicker", "Deflicker"))
+    add(_knob(nuke.Text_Knob("about", "", "Deflicker: Analyse, then Render. Hover a knob for its help."), None,
+              HELP))
     add(_knob(nuke.String_Knob("server", "server"), address,
               "address of the deflicker server (docs/protocol.md); $DEFLICKER_ADDRESS sets the default"))
-    add(_knob(nuke.Boolean_Knob("start_server", "start server if none answers"), True,
-              "start a local server (deflicker serve) when none answers at the address"))
+    add(_line(_knob(nuke.Boolean_Knob("start_server", "start server if none answers"), True,
+                    "start a local server (deflicker serve) when none answers at the address")))
+    add(_knob(nuke.String_Knob("results_folder", "results folder"), plan.DEFAULT_RESULTS,
+              "where the exported input and the results go: a folder relative to the script's folder (default "
+              "deflicker, beside the script, so farm machines and other artists find them), or an absolute one; "
+              "an unsaved script uses your cache folder"))
     add(nuke.Text_Knob("frames_divider", "Frames"))
-    add(_knob(nuke.Boolean_Knob("use_input_range", "use input range"), True,
-              "deflicker every frame of the input; off: only frame_first..frame_last"))
-    add(_knob(nuke.Int_Knob("frame_first", "first frame"), int(first), "first frame to deflicker"))
-    add(_knob(nuke.Int_Knob("frame_last", "last frame"), int(last), "last frame to deflicker"))
+    add(_line(_knob(nuke.Boolean_Knob("use_input_range", "use input range"), True,
+                    "deflicker every frame of the input; off: only first frame..last frame")))
+    add(_knob(nuke.Int_Knob("frame_first", "first frame"), 1, "first frame to deflicker"))
+    add(_knob(nuke.Int_Knob("frame_last", "last frame"), 1, "last frame to deflicker"))
     add(_knob(nuke.Int_Knob("handles", "handles"), HANDLES_DEFAULT,
               "extra frames each side analysed for temporal context, as far as the input has them"))
     for row in knobspec.layout(specs):
@@ -100,24 +194,32 @@ def _build(node, effect, address) -> None:
         else:
             add(_param_knob(row[1]))
     add(nuke.Text_Knob("actions_divider", ""))
-    add(nuke.PyScript_Knob("analyse", "Analyse", BUTTON.format("analyse")))
-    add(nuke.PyScript_Knob("render", "Render", BUTTON.format("render")))
-    add(nuke.PyScript_Knob("cancel", "Cancel", BUTTON.format("cancel")))
-    add(_knob(nuke.Text_Knob("status", "status"), READY))
-    stored = nuke.String_Knob("deflicker_params", "parameters")
-    add(_knob(stored, knobspec.dumps(specs)))
-    stored.setVisible(False)
-    presets = nuke.String_Knob("deflicker_presets", "presets")
-    add(_knob(presets, knobspec.dump_presets(effect)))
-    presets.setVisible(False)
+    add(_knob(nuke.PyScript_Knob("analyse", "Analyse", BUTTON.format("analyse")), None,
+              "analyse the frames on the server (the slow part; cached there, so Render is quick afterwards)"))
+    add(_knob(nuke.PyScript_Knob("render", "Render", BUTTON.format("render")), None,
+              "analyse if needed, write the deflickered frames and show them"))
+    add(_knob(nuke.PyScript_Knob("cancel", "Cancel", BUTTON.format("cancel")), None, "stop the running job"))
+    add(_knob(nuke.Text_Knob("status", "status"), READY, "what the node shows, and what it did last"))
+    for name, value in (("deflicker_params", knobspec.dumps(specs)), ("deflicker_presets", knobspec.dump_presets(effect)),
+                        (menu.KEY_KNOB, ""), (menu.SHOWN_KNOB, "")):
+        stored = nuke.String_Knob(name, name)
+        add(_knob(stored, value))
+        stored.setVisible(False)
     _build_inside(node)
     node["knobChanged"].setValue(KNOB_CHANGED)
 
 
 def _knob(knob, value, tooltip=""):
-    knob.setValue(value)
+    if value is not None:
+        knob.setValue(value)
     if tooltip:
         knob.setTooltip(tooltip)
+    return knob
+
+
+def _line(knob):
+    """A checkbox on a line of its own (Nuke puts a Boolean_Knob beside the previous knob otherwise)."""
+    knob.setFlag(nuke.STARTLINE)
     return knob
 
 
@@ -127,7 +229,7 @@ def _param_knob(spec):
     if spec.type == "string":
         return _knob(nuke.String_Knob(spec.knob, spec.label), str(spec.default or ""), spec.help)
     if spec.type == "boolean":
-        return _knob(nuke.Boolean_Knob(spec.knob, spec.label), bool(spec.default), spec.help)
+        return _line(_knob(nuke.Boolean_Knob(spec.knob, spec.label), bool(spec.default), spec.help))
     if spec.type == "integer":
         return _knob(nuke.Int_Knob(spec.knob, spec.label), int(spec.default), spec.help)
     knob = nuke.Double_Knob(spec.knob, spec.label)
@@ -148,11 +250,16 @@ def _build_inside(node) -> None:
         read = nuke.nodes.Read(name=RESULT)
         for name, value in (("raw", True), ("before", "black"), ("after", "black")):
             read[name].setValue(value)
-        switch = nuke.nodes.Switch(name=SWITCH)
-        switch.setInput(0, source)
-        switch.setInput(1, read)
-        switch["which"].setValue(0)
-        nuke.nodes.Output(name="Output1").setInput(0, switch)
+        copy = nuke.nodes.Copy(name=SWITCH)
+        copy.setInput(0, source)    # B: the input stream, passed through
+        copy.setInput(1, read)      # A: the result, whose rgb replaces B's
+        for i, channel in enumerate(("rgba.red", "rgba.green", "rgba.blue")):
+            copy["from{}".format(i)].setValue(channel)
+            copy["to{}".format(i)].setValue(channel)
+        copy["from3"].setValue("none")
+        copy["to3"].setValue("none")
+        copy["disable"].setValue(True)
+        nuke.nodes.Output(name="Output1").setInput(0, copy)
     finally:
         node.end()
 
@@ -195,13 +302,14 @@ def _start(node, kind: str) -> None:
     except (plan.PlanError, knobspec.ParameterValueError) as error:
         nuke.message("Deflicker ({}): {}".format(node.name(), error))
         return
+    result_key = menu.current_key(node)
     try:
         _export(node, todo)
     except files.ExportError as error:
         nuke.message("Deflicker ({}): {}".format(node.name(), error))
         return
     except OSError as error:
-        nuke.message("Deflicker ({}): cannot write the node's cache folder {}: {}. Set DEFLICKER_NUKE_CACHE to "
+        nuke.message("Deflicker ({}): cannot write the node's folder {}: {}. Set the node's 'results folder' to "
                      "a folder you may write.".format(node.name(), todo.folders.root, error.strerror or error))
         return
     except RuntimeError as error:  # nuke.execute: cancelled by the user, or the input failed to render
@@ -215,7 +323,7 @@ def _start(node, kind: str) -> None:
                      connect=connecting.connector(todo.address, roots, todo.start_server, "nuke " + key))
 
     def finished(status):
-        _finish(key, todo, watcher, status)
+        _finish(key, todo, watcher, status, result_key)
 
     watcher = runner.Runner(job, "Deflicker {}".format(node.name()), nuke.ProgressTask, nuke.executeInMainThread,
                             finished)
@@ -227,6 +335,7 @@ def _start(node, kind: str) -> None:
 def _request(node, kind: str):
     specs = knobspec.loads(node["deflicker_params"].value())
     params = knobspec.collect_params(specs, lambda name: node[name].value())
+    params = plan.with_colorspace(params, _input_colorspace(node))
     source = node.input(0)
     media = (int(source.firstFrame()), int(source.lastFrame())) if source is not None else (0, -1)
     return plan.Request(kind, node.name(), source is not None, media[0], media[1],
@@ -237,7 +346,20 @@ def _request(node, kind: str):
 
 
 def _folders(node):
-    return plan.Folders(plan.cache_base(), nuke.root()["name"].value(), node.fullName())
+    setting = node["results_folder"].value() if node.knob("results_folder") is not None else ""
+    base = plan.results_base(nuke.root()["name"].value(), setting)
+    return plan.Folders(base, nuke.root()["name"].value(), node.fullName())
+
+
+def _input_colorspace(node):
+    """The colour space of the frames the internal Write exports: raw, so Nuke's working space (the Read
+    already converted the plate into it). Only an OCIO-managed script names one the server can look up."""
+    root = nuke.root()
+    management = root.knob("colorManagement")
+    working = root.knob("workingSpaceLUT")
+    if management is None or working is None or management.value() != "OCIO":
+        return ""
+    return working.value()
 
 
 def _export(node, todo) -> dict:
@@ -263,7 +385,7 @@ def _export(node, todo) -> dict:
 
 
 # ----------------------------------------------------------------- results (main thread)
-def _finish(key: str, todo, watcher, status) -> None:
+def _finish(key: str, todo, watcher, status, result_key=None) -> None:
     RUNS.discard(key, watcher)
     with nuke.root():
         node = nuke.toNode(key)
@@ -278,10 +400,10 @@ def _finish(key: str, todo, watcher, status) -> None:
     elif todo.output is None:
         _set_status(node, "analysed {}{}: press Render".format(todo.describe(), knobspec.ran_with(todo.params)))
     else:
-        _show(node, todo, watcher)
+        _show(node, todo, watcher, result_key)
 
 
-def _show(node, todo, watcher) -> None:
+def _show(node, todo, watcher, result_key=None) -> None:
     frames = todo.range
     missing = files.missing_frames(todo.output, frames.start, frames.end)
     if missing:
@@ -294,11 +416,14 @@ def _show(node, todo, watcher) -> None:
         _set_status(node, "settings changed while it ran: press Render again")
         return
     read = node.node(RESULT)
-    read["file"].setValue(_nuke_path(todo.output))
+    read["file"].setValue(plan.script_relative(_nuke_path(todo.output), _nuke_path(nuke.root()["name"].value())))
     for name, value in (("origfirst", frames.start), ("origlast", frames.end), ("first", frames.start),
                         ("last", frames.end)):
         read[name].setValue(value)
-    node.node(SWITCH)["which"].setValue(1)
+    node[menu.KEY_KNOB].setValue(result_key or "")
+    node.node(SWITCH)["disable"].setValue(False)
+    if node["label"].value() == menu.STALE_LABEL:
+        node["label"].setValue("")
     files.prune_results(todo.folders.results, todo.output)
     _set_status(node, "showing the result of {}{}".format(todo.describe(), knobspec.ran_with(todo.params)))
 
@@ -326,10 +451,10 @@ def knob_changed(node=None, knob=None) -> None:
     watcher = RUNS.get(node.fullName())
     if watcher is not None:
         watcher.outdated = True
-    switch = node.node(SWITCH)
-    showing = switch is not None and int(switch["which"].value()) != 0
+    copy = node.node(SWITCH)
+    showing = copy is not None and not copy["disable"].value()
     if showing:
-        switch["which"].setValue(0)
+        copy["disable"].setValue(True)
     status = node["status"].value()
     if showing or status.startswith(("analysed", "out of date")):
         _set_status(node, "out of date ({}); showing the input".format(reason))

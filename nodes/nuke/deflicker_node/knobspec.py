@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The node's parameter knobs, from the effect the server describes.
 
 Every parameter the server lists becomes one knob, on the node's single tab: analysis parameters

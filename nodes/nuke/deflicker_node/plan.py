@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """What one button press will do, decided and checked before anything is rendered or sent.
 
 A `Request` is what the node's knobs and Nuke say (range, handles, the input's frames, proxy mode,
@@ -18,6 +19,40 @@ ANALYSE, RENDER = "analyse", "render"
 PROXY_MESSAGE = ("proxy mode is on, so the input would be exported at proxy resolution and the result "
                  "would not match the full-resolution frames. Turn proxy mode off (Ctrl/Cmd+P, or "
                  "Project Settings > proxy mode) and press the button again.")
+
+
+DEFAULT_RESULTS = "deflicker"
+SCRIPT_DIR = "[file dirname [value root.name]]"  # Nuke expands this in file knobs: the script's folder
+
+
+def results_base(script_path: str, setting: str, environ=os.environ) -> str:
+    """Where a node keeps its exported input and results: `setting` relative to the script's folder (so
+    farm machines and other artists find them beside the script), or absolute; the user cache for an
+    unsaved script or an empty setting."""
+    setting = os.path.expanduser((setting or "").strip())
+    if setting and os.path.isabs(setting):
+        return os.path.normpath(setting)
+    if not setting or not script_path:
+        return cache_base(environ)
+    return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(script_path)), setting))
+
+
+def script_relative(path: str, script_path: str) -> str:
+    """`path` (forward slashes) written relative to the script's folder with Nuke's own expression when it
+    lies inside it, so the script and its results can move together; else unchanged."""
+    if not script_path:
+        return path
+    folder = os.path.dirname(script_path).rstrip("/")
+    if folder and path.startswith(folder + "/"):
+        return SCRIPT_DIR + path[len(folder):]
+    return path
+
+
+def with_colorspace(params: Dict[str, object], colorspace: str) -> Dict[str, object]:
+    """An empty `colorspace` parameter (left to the host) set to the exported frames' colour space."""
+    if "colorspace" not in params or params["colorspace"] or not colorspace:
+        return dict(params)
+    return dict(params, colorspace=colorspace)
 
 
 class PlanError(Exception):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """One job watched from a worker thread: progress shown, cancel honoured, one call back at the end.
 
 The bridge runs the job on its own thread; this watcher is the host's side of it. It owns the

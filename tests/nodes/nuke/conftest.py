@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Fixtures for the Nuke node: the plug-in and the stand-in `nuke` module on sys.path for one test
 at a time (nothing leaks into other test folders), and a real server whose roots cover pytest's tmp."""
 import importlib
@@ -48,7 +49,21 @@ def nuke(plugin, monkeypatch, tmp_path):
 
 @pytest.fixture
 def host(nuke):
+    """The plug-in as Nuke runs it once menu.py has run (its callbacks registered)."""
+    importlib.import_module("deflicker_node.menu").add_menu()
     return importlib.import_module("deflicker_node.host")
+
+
+def create(nuke, host, address, timeout=60):
+    """Create a node as the menu does and let Nuke's event loop run until it is built (or refused);
+    the new Deflicker node, or None."""
+    before = set(n.name() for n in nuke.allNodes("Group"))
+    node = host.create(address)
+    if node is None:
+        nuke.standin_run_until(lambda: not host.creating(), timeout)
+        made = [n for n in nuke.allNodes("Group") if n.name() not in before]
+        node = made[0] if made else None
+    return node
 
 
 server = module_server("nuke-server", whole_tmp=True)

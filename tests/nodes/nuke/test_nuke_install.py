@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """install/nuke/install.py against a tmp Nuke folder: install, idempotence, the installed plug-in running in
 (stand-in) Nuke, vendoring for Nuke's Python, and an uninstall that restores every byte."""
 import importlib
@@ -53,7 +54,8 @@ def test_install_twice_then_uninstall_restores_every_byte(home):
     init = (home / "init.py").read_text()
     assert init.startswith(USER_INIT + "\n# >>> deflicker") and init.endswith("# <<< deflicker <<<\n")
     assert "nuke.pluginAddPath({!r})".format(str(plugin)) in init
-    assert (home / "menu.py").read_text().count("deflicker_node.host.add_menu()") == 1
+    assert (home / "menu.py").read_text().count("deflicker_node.menu.add_menu()") == 1
+    assert (plugin / "deflicker_node" / "Deflicker.png").is_file()
 
     installed = _tree(home.parent)
     second = _run("--nuke-dir", home)
@@ -81,19 +83,51 @@ def test_user_files_and_lines_added_later_survive_uninstall(home):
     assert "kept {}".format(home / "deflicker") in out
 
 
-def test_nuke_python_gets_pyzmq_and_msgpack_in_the_vendor_folder(home, tmp_path):
+def test_each_nukes_python_gets_pyzmq_and_msgpack_in_a_vendor_folder_of_its_version(home, tmp_path):
     log = tmp_path / "pip-args.txt"
-    fake = fake_host_python(tmp_path / "nuke-python", log)
+    nuke14 = fake_host_python(tmp_path / "nuke14-python", log, version="3.9")
+    nuke16 = fake_host_python(tmp_path / "nuke16-python", log, version="3.11")
     before = _tree(home.parent)
-    _run("--nuke-dir", home, "--nuke-python", fake)
+    _run("--nuke-dir", home, "--nuke-python", nuke14, "--nuke-python", nuke16)
     vendor = home / "deflicker" / "vendor"
-    assert log.read_text() == "-m pip install --target {} pyzmq msgpack\n".format(vendor)
-    assert (vendor / "zmq" / "__init__.py").is_file() and (vendor / "msgpack" / "__init__.py").is_file()
-    assert "sys.path.insert(0, {!r})".format(str(vendor)) in (home / "init.py").read_text()
+    installs = [line for line in log.read_text().splitlines() if not line.startswith("-c")]
+    assert installs == ["-m pip install --target {} pyzmq msgpack".format(vendor / v) for v in ("py3.9", "py3.11")]
+    for version in ("py3.9", "py3.11"):
+        assert (vendor / version / "zmq" / "__init__.py").is_file()
+    init = (home / "init.py").read_text()
+    assert "'py%d.%d' % sys.version_info[:2]" in init and repr(str(vendor)) in init
     log.unlink()
-    assert _run("--nuke-dir", home, "--nuke-python", fake).startswith("nothing to change") and not log.exists()
+    assert _run("--nuke-dir", home, "--nuke-python", nuke16).startswith("nothing to change")
+    assert all(line.startswith("-c") for line in log.read_text().splitlines())     # only asked its version
+    log.unlink()
     _run("--nuke-dir", home, "--uninstall")
     assert _tree(home.parent) == dict((k, v) for k, v in before.items())
+
+
+def test_init_py_puts_only_the_running_pythons_vendor_folder_on_sys_path(home, nuke, monkeypatch):
+    _run("--nuke-dir", home)
+    vendor = home / "deflicker" / "vendor"
+    mine = vendor / "py{}.{}".format(*sys.version_info[:2])
+    for folder in (mine, vendor / "py3.7"):
+        folder.mkdir(parents=True)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    nuke.standin_run_startup_file(str(home / "init.py"))
+    assert str(mine) in sys.path and str(vendor / "py3.7") not in sys.path and str(vendor) not in sys.path
+
+
+def test_nuke_starts_without_pyzmq_and_the_node_says_how_to_install_it(home, nuke, monkeypatch):
+    _run("--nuke-dir", home)
+    for name in ("zmq", "msgpack"):
+        monkeypatch.setitem(sys.modules, name, None)             # a Nuke whose Python has neither
+    nuke.standin_run_startup_file(str(home / "init.py"))
+    nuke.standin_run_startup_file(str(home / "menu.py"))          # no traceback: Nuke starts
+    assert "deflicker_node.host" not in sys.modules
+    item = nuke.menu("Nodes").findItem("Deflicker/Deflicker")
+    item.invoke()
+    (message,) = nuke.standin_messages()
+    assert "needs the Python modules zmq and msgpack" in message and "--nuke-python" in message
+    assert "vendor/py{}.{}".format(*sys.version_info[:2]) in message
+    assert nuke.allNodes("Group") == [] and nuke.standin_callback_errors() == []
 
 
 def test_the_installed_plugin_loads_in_nuke_and_its_menu_creates_the_node(home, nuke, server, monkeypatch):
@@ -106,6 +140,8 @@ def test_the_installed_plugin_loads_in_nuke_and_its_menu_creates_the_node(home, 
     assert Path(host.__file__).resolve().parent == (home / "deflicker" / "deflicker_node").resolve()
     item = nuke.menu("Nodes").findItem("Deflicker/Deflicker")
     item.invoke()
+    host_module = importlib.import_module("deflicker_node.host")
+    nuke.standin_run_until(lambda: not host_module.creating(), 60)
     node = nuke.toNode("Deflicker1")
     assert node is not None and node.knob("strength") is not None and node["server"].value() == server.address
     assert nuke.standin_messages() == []

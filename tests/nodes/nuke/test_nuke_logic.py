@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The Nuke node's plain-Python logic (no Nuke, no server): knobs, plans, files, the watcher thread."""
 import importlib
 import os
@@ -272,3 +273,34 @@ def test_a_server_started_by_the_node_may_use_home_and_the_cache(mods, tmp_path)
     home = str(tmp_path / "home")
     assert plan.server_roots(home + "/.cache/deflicker/nuke", home) == (home,)
     assert plan.server_roots(str(tmp_path / "elsewhere"), home) == (home, str(tmp_path / "elsewhere"))
+
+
+def test_results_folder_beside_the_script_relative_or_absolute(mods, tmp_path):
+    plan = mods["plan"]
+    env = {"DEFLICKER_NUKE_CACHE": str(tmp_path / "cache")}
+    assert plan.results_base("/shots/a/comp.nk", "deflicker", env) == "/shots/a/deflicker"
+    assert plan.results_base("/shots/a/comp.nk", "/farm/out", env) == "/farm/out"
+    assert plan.results_base("", "deflicker", env) == str(tmp_path / "cache")          # unsaved script
+    assert plan.script_relative("/shots/a/deflicker/x.%04d.exr", "/shots/a/comp.nk") == \
+        "[file dirname [value root.name]]/deflicker/x.%04d.exr"
+    assert plan.script_relative("/farm/out/x.exr", "/shots/a/comp.nk") == "/farm/out/x.exr"
+    assert plan.with_colorspace({"colorspace": ""}, "ACEScg") == {"colorspace": "ACEScg"}
+    assert plan.with_colorspace({"colorspace": "x"}, "ACEScg") == {"colorspace": "x"}
+    assert plan.with_colorspace({}, "ACEScg") == {}
+
+
+def test_the_stored_key_names_what_changed(plugin):
+    guard = importlib.import_module("deflicker_node.guard")
+    key = guard.make_key("Read1 (/a.%04d.exr)", (1, 10), True, 1, 10, 8, {"strength": 1.0, "preset": "auto"}, False)
+    labels = {"preset": "Preset", "strength": "Strength"}
+    assert guard.stale_reason(key, key, labels) is None and guard.stale_reason("", key, labels) is None
+    for changed, reason in (
+            (dict(params={"strength": 0.5, "preset": "auto"}), "Strength changed"),
+            (dict(input_id="Read2"), "the input changed"), (dict(proxy=True), "proxy mode changed"),
+            (dict(use_input_range=False), "the frame range changed"), (dict(handles=2), "the frame range changed"),
+            (dict(media=(1, 12)), "the input's frame range changed")):
+        args = dict(input_id="Read1 (/a.%04d.exr)", media=(1, 10), use_input_range=True, first=1, last=10, handles=8,
+                    params={"strength": 1.0, "preset": "auto"}, proxy=False)
+        args.update(changed)
+        assert reason in guard.stale_reason(key, guard.make_key(**args), labels)
+    assert guard.input_id("Read1", "") == "Read1" and guard.input_id(None, "x") is None

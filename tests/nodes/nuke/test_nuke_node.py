@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The Deflicker node in a (stand-in) Nuke session against a real server and engine.
 
 A Read of a flickering PNG sequence numbered 1001-1012 feeds the node; buttons are pressed as a user
@@ -13,6 +14,8 @@ import pytest
 import deflicker_bridge as bridge
 from tests.conftest import flicker, temporal_error, textured_scene
 from tests.server.procs import CHEAP, ServerProcess, free_port
+
+from .conftest import create
 
 FIRST, COUNT = 1001, 12
 LAST = FIRST + COUNT - 1
@@ -35,8 +38,8 @@ def clip(tmp_path_factory):
 def _node(nuke, host, server, clip, **knobs):
     read = nuke.nodes.Read(file=clip[0], first=FIRST, last=LAST, origfirst=FIRST, origlast=LAST)
     read["selected"].setValue(True)
-    node = host.create(server.address)
-    assert node is not None and node.input(0) is read
+    node = create(nuke, host, server.address)
+    assert node is not None and node.input(0) is read           # connected once its inside was built
     for name, value in dict(CHEAP, **knobs).items():
         node[name].setValue(value)
     return node
@@ -45,6 +48,11 @@ def _node(nuke, host, server, clip, **knobs):
 def _press(nuke, host, node, button, timeout=120):
     node[button].execute()
     nuke.standin_run_until(lambda: not host.running(node), timeout)
+
+
+def _showing(node):
+    """True when the node shows its result (the Copy of the result's rgb is on), False for its input."""
+    return not node.node("ResultOrInput")["disable"].value()
 
 
 def _cache_files(node, folder):
@@ -94,7 +102,19 @@ def test_knobs_are_built_from_the_servers_describe(nuke, host, server, clip):
     assert [write[k].value() for k in ("file_type", "datatype", "channels", "raw", "disable")] == [
         "exr", "32 bit float", "rgba", True, True]
     assert write.input(0) is node.node("Input1") and node.output().input(0) is node.node("ResultOrInput")
+    copy = node.node("ResultOrInput")
+    assert copy.Class() == "Copy" and copy.input(0) is node.node("Input1") and copy.input(1) is node.node("Result")
+    assert [(copy["from%d" % i].value(), copy["to%d" % i].value()) for i in range(4)] == [
+        ("rgba.red", "rgba.red"), ("rgba.green", "rgba.green"), ("rgba.blue", "rgba.blue"), ("none", "none")]
+    assert copy["disable"].value()                                # no result yet: the input passes through
     assert os.path.isfile(os.path.join(os.environ["DEFLICKER_NUKE_CACHE"], "effect.json"))
+    for knob in node.allKnobs():                                  # booleans on their own line, help everywhere
+        if knob.Class() == "Boolean_Knob" and knob.name() not in ("disable", "selected"):
+            assert knob.getFlag(nuke.STARTLINE), knob.name()
+        if knob.Class() in ("Boolean_Knob", "Int_Knob", "Double_Knob", "String_Knob", "Enumeration_Knob",
+                            "PyScript_Knob") and knob.visible() and knob.name() != "label":
+            assert knob.tooltip(), knob.name()
+    assert "Analyse" in node["help"].value() and node["results_folder"].value() == "deflicker"
 
 
 def test_analyse_then_render_shows_the_deflickered_frames_at_their_own_numbers(nuke, host, server, clip):
@@ -104,7 +124,7 @@ def test_analyse_then_render_shows_the_deflickered_frames_at_their_own_numbers(n
         FIRST, LAST)
     assert nuke.standin_executions() == [(node.fullName() + ".ExportInput", FIRST, LAST)]
     assert _cache_files(node, "input") == ["input.{}.exr".format(f) for f in range(FIRST, LAST + 1)]
-    assert _cache_files(node, "result") == [] and node.node("ResultOrInput")["which"].value() == 0
+    assert _cache_files(node, "result") == [] and not _showing(node)
     analysed = nuke.standin_progress_tasks()[-1]
     assert analysed.closed and analysed.progress[-1] == 100 and max(analysed.progress) <= 100
     assert analysed.messages[-1] == "Deflicker Deflicker1: done"
@@ -123,7 +143,7 @@ def test_analyse_then_render_shows_the_deflickered_frames_at_their_own_numbers(n
     assert len(results) == COUNT and read["file"].value().endswith(results[0].replace(str(FIRST), "%04d"))
     assert [results[i] for i in (0, -1)] == [results[0].replace(str(FIRST), str(f)) for f in (FIRST, LAST)]
     assert (read["first"].value(), read["last"].value()) == (FIRST, LAST)
-    assert node.node("ResultOrInput")["which"].value() == 1
+    assert _showing(node)
 
     _, clean, flickering = clip
     shown = np.stack([_to_srgb(nuke.standin_image(node, f)[:, :, :3]) for f in range(FIRST, LAST + 1)])
@@ -140,7 +160,8 @@ def test_knob_changes_only_mark_the_result_stale(nuke, host, server, clip, monke
     node = _node(nuke, host, server, clip)
     _press(nuke, host, node, "render")
     shown_file = node.node("Result")["file"].value()
-    assert node.node("ResultOrInput")["which"].value() == 1
+    assert _showing(node)
+    nuke.standin_open_panel(node)                       # the user edits in the node's panel
     connections = []
 
     def no_connection(self, *args, **kwargs):
@@ -152,7 +173,7 @@ def test_knob_changes_only_mark_the_result_stale(nuke, host, server, clip, monke
     before = set(_cache_files(node, "result")) | set(_cache_files(node, "input"))
 
     node["strength"].setValue(0.5)
-    assert node.node("ResultOrInput")["which"].value() == 0
+    assert not _showing(node)
     assert node["status"].value() == ("out of date (Strength changed: press Render (no new analysis needed)); "
                                       "showing the input")
     node["working_size"].setValue(160)
@@ -167,6 +188,7 @@ def test_knob_changes_only_mark_the_result_stale(nuke, host, server, clip, monke
 
 def test_picking_a_preset_fills_the_knobs_it_sets_and_the_status_names_it(nuke, host, server, clip, monkeypatch):
     node = _node(nuke, host, server, clip)
+    nuke.standin_open_panel(node)
     with server.connect() as conn:
         fills = conn.describe().preset_fills()
     with monkeypatch.context() as offline:
@@ -218,9 +240,10 @@ def test_cancel_mid_job_leaves_nothing_and_the_graph_unchanged(nuke, host, serve
 def test_cancelling_the_export_starts_no_job(nuke, host, server, clip):
     node = _node(nuke, host, server, clip)
     graph = nuke.standin_snapshot(exclude=("status",))
+    tasks = len(nuke.standin_progress_tasks())                  # the one shown while the node was created
     nuke.standin_cancel_execute_at(FIRST + 4)
     node["render"].execute()
-    assert not host.running(node) and nuke.standin_progress_tasks() == []
+    assert not host.running(node) and len(nuke.standin_progress_tasks()) == tasks
     assert node["status"].value() == "cancelled while exporting the input: nothing was changed"
     assert nuke.standin_messages() == [] and nuke.standin_snapshot(exclude=("status",)) == graph
     assert _cache_files(node, "staging") == [] and _cache_files(node, "input") == []
@@ -299,19 +322,82 @@ def test_creating_without_a_server_asks_first_and_changes_nothing_when_declined(
     address = "tcp://127.0.0.1:{}".format(free_port())
     graph = nuke.standin_snapshot()
     nuke.standin_answer(False)
-    assert host.create(address) is None
+    assert host.create(address) is None and host.creating()          # asked on a worker thread: no freeze
+    nuke.standin_run_until(lambda: not host.creating(), 30)
     assert "No deflicker server answers at " + address in nuke.standin_asked()[0]
+    assert nuke.standin_progress_tasks()[0].messages[0] == "asking the deflicker server at {} for its " \
+                                                           "parameters".format(address)
     assert nuke.standin_messages() == ["Deflicker: no deflicker server answers at {0}. Start one with `deflicker "
                                        "serve --bind {0}`, then create the node again.".format(address)]
     monkeypatch.setenv("DEFLICKER_SERVER_COMMAND", "false")
     nuke.standin_answer(True)
-    assert host.create(address) is None
+    assert create(nuke, host, address) is None
     assert nuke.standin_messages()[-1].startswith("Deflicker: could not start a deflicker server at " + address)
+    assert any(m.startswith("starting a deflicker server at " + address) for t in nuke.standin_progress_tasks()
+               for m in t.messages)
     assert nuke.standin_snapshot() == graph
 
 
 def test_a_described_effect_is_remembered_for_when_no_server_runs(nuke, host, server):
-    assert host.create(server.address) is not None
+    assert create(nuke, host, server.address) is not None
     node = host.create("tcp://127.0.0.1:{}".format(free_port()))          # no server there, but the cache
     assert node is not None and node.name() == "Deflicker2" and node.knob("strength") is not None
     assert nuke.standin_asked() == [] and nuke.standin_messages() == []
+
+
+@pytest.mark.parametrize("when", ["idle", "before a render", "script load"])
+def test_a_result_made_stale_with_the_panel_closed_is_not_shown(nuke, host, server, clip, tmp_path, when):
+    """Before Nuke 17 knobChanged does not fire for script changes with the panel closed: the stored key
+    catches them in the update-UI callback, before a render, or when the script is opened."""
+    node = _node(nuke, host, server, clip)
+    _press(nuke, host, node, "render")
+    assert _showing(node) and node[("deflicker_key")].value()
+    node["strength"].setValue(0.5)                              # a script, not the panel: no knobChanged
+    assert _showing(node)
+    if when == "idle":
+        nuke.standin_idle()
+    elif when == "before a render":
+        write = nuke.nodes.Write(file=str(tmp_path / "out.####.exr"), file_type="exr")
+        write.setInput(0, node)
+        nuke.execute(write, FIRST, FIRST)
+        assert np.array_equal(nuke.standin_image(node, FIRST), nuke.standin_image(node.input(0), FIRST))
+    else:
+        nuke.standin_load_script()
+    assert not _showing(node)
+    assert node["status"].value() == "OUT OF DATE (Strength changed: press Render); showing the input"
+    assert node["label"].value() == "OUT OF DATE: showing the input"
+    node["strength"].setValue(1.0)
+    _press(nuke, host, node, "render")                          # a new result clears the warning
+    assert _showing(node) and node["label"].value() == ""
+
+
+def test_a_re_pointed_input_read_makes_the_result_stale(nuke, host, server, clip, tmp_path):
+    node = _node(nuke, host, server, clip)
+    _press(nuke, host, node, "render")
+    node.input(0)["file"].setValue(clip[0].replace("plate.", "other."))
+    nuke.standin_idle()
+    assert not _showing(node) and "the input changed" in node["status"].value()
+
+
+def test_results_go_beside_the_script_stored_relative(nuke, host, server, clip, tmp_path):
+    script = tmp_path / "shots" / "comp_v001.nk"
+    script.parent.mkdir()
+    nuke.root()["name"].setValue(str(script))
+    node = _node(nuke, host, server, clip)
+    _press(nuke, host, node, "render")
+    results = tmp_path / "shots" / "deflicker" / "comp_v001" / "Deflicker1" / "result"
+    assert len(list(results.glob("result_*.exr"))) == COUNT
+    assert node.node("Result")["file"].value().startswith("[file dirname [value root.name]]/deflicker/comp_v001/")
+    assert nuke.standin_image(node, FIRST).shape[:2] == (48, 64)       # Nuke finds the files through it
+    node["results_folder"].setValue(str(tmp_path / "elsewhere"))
+    assert host._folders(node).root == str(tmp_path / "elsewhere" / "comp_v001" / "Deflicker1")
+
+
+def test_an_ocio_script_passes_its_working_space_as_the_colour_space(nuke, host, server, clip):
+    node = _node(nuke, host, server, clip)
+    assert host._request(node, "render").params["colorspace"] == ""      # Nuke's own colour management
+    nuke.root()["colorManagement"].setValue("OCIO")
+    nuke.root()["workingSpaceLUT"].setValue("ACEScg")
+    assert host._request(node, "render").params["colorspace"] == "ACEScg"
+    node["colorspace"].setValue("ARRI LogC4")                             # the user's own choice wins
+    assert host._request(node, "render").params["colorspace"] == "ARRI LogC4"

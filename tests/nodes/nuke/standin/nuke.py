@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A stand-in for Nuke's `nuke` module: exactly the calls the Deflicker node (nodes/nuke) makes, for tests.
 
 Test code (numpy, OpenCV and OpenEXR are fine here). Reads, Writes and nuke.execute really read and
@@ -53,7 +54,32 @@ What it follows, checked with the `search` tool against the Nuke Python document
   and metadata ('no metadata', ...); Write renders at the active (full or proxy) scale
   (https://learn.foundry.com/nuke/13.0/content/reference_guide/image_nodes/write.html,
   https://learn.foundry.com/nuke/13.1/content/comp_environment/deep/writing_deep_data.html).
-Not verified in the docs (kept as Nuke behaves as far as known): nuke.delete(node); Read knobs first/last/
+- knobChanged before Nuke 17 fires for changes made in the node's open panel, not for script or
+  expression changes while the panel is closed (the project's host facts; 17.1 documents it for
+  programmatic changes): `standin_set_version(v)` picks the behaviour (default 16), and
+  `standin_open_panel(node)` plays a user editing in the panel.
+- nuke.addUpdateUI(call, args, kwargs, nodeClass): "Add code to execute on every node when things change.
+  This is done during idle" (standin_idle runs them); nuke.addOnScriptLoad(call, args, kwargs,
+  nodeClass='Root') when a script is opened (standin_load_script); nuke.addBeforeRender(call, args, kwargs,
+  nodeClass='Write') before a Write renders (nuke.execute runs them first)
+  (https://learn.foundry.com/nuke/developers/130/pythondevguide/callbacks.html).
+- A Group has as many inputs as it has Input nodes inside: setInput on an input it does not have
+  connects nothing and returns False (Node.setInput: "True if successful"), which is why createNode
+  cannot connect a new, empty Group to the selected node
+  (https://learn.foundry.com/nuke/developers/113/pythonreference/nuke.Node-class.html).
+  nuke.selectedNode() is the selected node and raises ValueError when there is none; selectedNodes() lists
+  them (https://learn.foundry.com/nuke/developers/132/pythondevguide/_autosummary/nuke.selectedNode.html).
+- Boolean_Knob sits on the line of the previous knob unless it has the STARTLINE flag (knob flags,
+  https://learn.foundry.com/nuke/developers/130/pythondevguide/_autosummary/nuke.Knob.html).
+- Copy: input 0 is B (passed through), input 1 is A; from0..from3 name channels of A that replace
+  to0..to3 of B, "none" for none; a disabled node passes its input 0
+  (https://learn.foundry.com/NUKE/CONTENT/reference_guide/channel_nodes/copy.html).
+- File knobs expand TCL commands, e.g. "[file dirname [value root.name]]" for the script's folder
+  (nuke.filename: "All expansion of commands and variables is done",
+  https://learn.foundry.com/nuke/developers/131/pythondevguide/_autosummary/nuke.filename.html); only that
+  expression is understood here.
+- Root knobs colorManagement ("Nuke" or "OCIO") and workingSpaceLUT (the working colour space).
+Not verified in the docs (kept as Nuke behaves as far as known): a Group's help knob; nuke.delete(node); Read knobs first/last/
 origfirst/origlast/before/after/raw; Switch 'which'; an 8-bit file read as sRGB and made linear unless `raw`;
 channels missing from the stream written as 0; a disabled Write refusing to execute.
 
@@ -79,6 +105,11 @@ _state = None
 
 class _State(object):
     def __init__(self):
+        self.version = 16
+        self.open_panels = set()
+        self.update_ui = []
+        self.on_script_load = []
+        self.before_render = []
         self.root = Root()
         self.context = [self.root]
         self.calls = queue.Queue()                 # executeInMainThread
@@ -145,7 +176,8 @@ class Knob(object):
         self._value = self._convert(value)
         if self._node is not None:
             self._node._knob_set(self)
-            _knob_changed(self._node, self)
+            if _knob_changed_fires(self._node):
+                _knob_changed(self._node, self)
         return True
 
     def _convert(self, value):
@@ -250,6 +282,10 @@ class Text_Knob(String_Knob):
 
 class Tab_Knob(Knob):
     pass
+
+
+class Channel_Knob(String_Knob):
+    """A channel name ("rgba.red") or "none"."""
 
 
 class PythonKnob(String_Knob):
@@ -382,11 +418,17 @@ class Node(object):
 
     def setInput(self, i, node):
         _require_main("Node.setInput")
+        if node is not None and not self._accepts_input(i):
+            return False
         if node is None:
             self._inputs.pop(i, None)
         else:
             self._inputs[i] = node
-        _knob_changed(self, Knob("inputChange"))
+        if _knob_changed_fires(self):
+            _knob_changed(self, Knob("inputChange"))
+        return True
+
+    def _accepts_input(self, i):
         return True
 
     def firstFrame(self):
@@ -454,12 +496,29 @@ class NoOp(Node):
     _class = "NoOp"
 
 
+class Copy(Node):
+    _class = "Copy"
+
+    def _add_class_knobs(self):
+        for i in range(4):
+            for side in ("from", "to"):
+                knob = Channel_Knob("{}{}".format(side, i), side)
+                knob._value = "rgba.alpha" if i == 0 else "none"
+                self._attach(knob)
+
+
 class Group(Node):
     _class = "Group"
 
     def __init__(self, parent=None):
         self._nodes = []
         Node.__init__(self, parent)
+
+    def _add_class_knobs(self):
+        if type(self) is Group:
+            knob = String_Knob("help", "help")
+            knob.setVisible(False)
+            self._attach(knob)
 
     def begin(self):
         _require_main("Group.begin")
@@ -477,6 +536,9 @@ class Group(Node):
 
     def __exit__(self, *exc):
         self.end()
+
+    def _accepts_input(self, i):
+        return sum(1 for child in self._nodes if child.Class() == "Input") > i
 
     def node(self, name):
         head, _, rest = name.partition(".")
@@ -502,7 +564,9 @@ class Root(Group):
         Group.__init__(self, None)
         self._knobs["name"]._value = ""
         for knob in (Int_Knob("first_frame", "frame range"), Int_Knob("last_frame", ""),
-                     Boolean_Knob("proxy", "proxy mode"), Double_Knob("proxy_scale", "proxy scale")):
+                     Boolean_Knob("proxy", "proxy mode"), Double_Knob("proxy_scale", "proxy scale"),
+                     Enumeration_Knob("colorManagement", "color management", ("Nuke", "OCIO")),
+                     String_Knob("workingSpaceLUT", "working space", "linear")):
             self._attach(knob)
         self._knobs["first_frame"]._value, self._knobs["last_frame"]._value = 1, 100
         self._knobs["proxy_scale"]._value = 0.5
@@ -511,7 +575,8 @@ class Root(Group):
         return "root"
 
 
-CLASSES = dict((cls._class, cls) for cls in (Read, Write, Input, Output, Switch, NoOp, Group))
+CLASSES = dict((cls._class, cls) for cls in (Read, Write, Input, Output, Switch, NoOp, Copy, Group))
+STARTLINE = 0x1000
 
 
 # ----------------------------------------------------------------- creating and finding nodes
@@ -576,6 +641,17 @@ class _Nodes(object):
 nodes = _Nodes()
 
 
+def selectedNodes(filter=None):
+    return [n for n in _current_group()._nodes if n["selected"].value() and (filter is None or n.Class() == filter)]
+
+
+def selectedNode():
+    selected = selectedNodes()
+    if not selected:
+        raise ValueError("no node selected")
+    return selected[-1]
+
+
 def toNode(name):
     if name == "root":
         return root()
@@ -632,6 +708,35 @@ def addKnobChanged(call, args=(), kwargs={}, nodeClass="*", node=None):
 def removeKnobChanged(call, args=(), kwargs={}, nodeClass="*", node=None):
     state = _s()
     state.knob_changed = [entry for entry in state.knob_changed if entry[0] is not call]
+
+
+def _knob_changed_fires(node):
+    """Nuke 17 calls knobChanged for every change; before, only for changes made in the node's open panel."""
+    state = _s()
+    return state.version >= 17 or node in state.open_panels
+
+
+def addUpdateUI(call, args=(), kwargs={}, nodeClass="*"):
+    _s().update_ui.append((call, args if isinstance(args, tuple) else (args,), dict(kwargs), nodeClass))
+
+
+def addOnScriptLoad(call, args=(), kwargs={}, nodeClass="Root"):
+    _s().on_script_load.append((call, args if isinstance(args, tuple) else (args,), dict(kwargs), nodeClass))
+
+
+def addBeforeRender(call, args=(), kwargs={}, nodeClass="Write"):
+    _s().before_render.append((call, args if isinstance(args, tuple) else (args,), dict(kwargs), nodeClass))
+
+
+def _run_callbacks(entries, node):
+    for call, args, kwargs, node_class in list(entries):
+        if node_class in ("*", node.Class()):
+            with _this(node, None):
+                try:
+                    call(*args, **kwargs)
+                except Exception as error:
+                    _s().callback_errors.append((node.fullName() or "root", getattr(call, "__name__", "?"),
+                                                 repr(error)))
 
 
 def _knob_changed(node, knob):
@@ -805,6 +910,7 @@ def execute(nameOrNode, start=None, end=None, incr=1, views=None, continueOnErro
         raise RuntimeError("the stand-in writes EXR only")
     start = root()["first_frame"].value() if start is None else int(start)
     end = root()["last_frame"].value() if end is None else int(end)
+    _run_callbacks(state.before_render, node)
     state.executions.append((node.fullName(), start, end))
     source = node.input(0)
     if source is None:
@@ -819,6 +925,8 @@ def execute(nameOrNode, start=None, end=None, incr=1, views=None, continueOnErro
 
 
 def _frame_path(pattern, frame):
+    script = root()["name"].value()
+    pattern = pattern.replace("[file dirname [value root.name]]", os.path.dirname(script) if script else ".")
     if re.search(r"%0?\d*d", pattern):
         return pattern % frame
     return re.sub(r"#+", lambda m: "%0{}d".format(len(m.group())) % frame, pattern)
@@ -901,6 +1009,17 @@ def standin_image(node, frame):
         return _load(path, node["raw"].value())
     if cls == "Input":
         source = node._parent.input(node["number"].value())
+    elif cls == "Copy":
+        image = standin_image(node.input(0), frame).copy()
+        if node.input(1) is None:
+            return image
+        a = standin_image(node.input(1), frame)
+        index = {"rgba.red": 0, "rgba.green": 1, "rgba.blue": 2, "rgba.alpha": 3}
+        for i in range(4):
+            src, dst = node["from{}".format(i)].value(), node["to{}".format(i)].value()
+            if src in index and dst in index and index[src] < a.shape[2] and index[dst] < image.shape[2]:
+                image[:, :, index[dst]] = a[:, :, index[src]]
+        return image
     elif cls == "Switch":
         count = max(1, node.inputs())
         source = node.input(min(max(int(round(node["which"].value())), 0), count - 1))
@@ -944,6 +1063,31 @@ def standin_run_until(predicate, timeout=120.0, poll=0.02):
         if time.monotonic() > deadline:
             raise TimeoutError("the main loop waited {:.0f} s for {}".format(timeout, predicate))
         time.sleep(poll)
+
+
+def standin_set_version(major):
+    """Which Nuke's knobChanged rules apply (17: every change; before: only in an open panel)."""
+    _s().version = int(major)
+
+
+def standin_open_panel(node):
+    """The user opens the node's panel: changes made there call knobChanged."""
+    _s().open_panels.add(node)
+
+
+def standin_close_panel(node):
+    _s().open_panels.discard(node)
+
+
+def standin_idle():
+    """Nuke is idle: the update-UI callbacks run on every node."""
+    for node in allNodes(group=root(), recurseGroups=True):
+        _run_callbacks(_s().update_ui, node)
+
+
+def standin_load_script():
+    """A script was opened: the onScriptLoad callbacks run."""
+    _run_callbacks(_s().on_script_load, root())
 
 
 def standin_answer(*answers):
