@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The effect as the server describes it, OpenFX style: clips, typed parameters, temporal needs.
 
 Hosts build their knobs from `Effect.params` (type, default, range, label, help) and never hard-code

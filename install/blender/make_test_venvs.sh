@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Create the repo-root venvs the Blender tests run under: the PyPI `bpy` module
 # pins numpy<2 and is a ~374 MB wheel, so each Blender version gets its own venv.
 # Usage: install/blender/make_test_venvs.sh [4.2] [4.5] [5.0]   (default: all three; 4.2 is the oldest the add-on supports)
