@@ -1,10 +1,11 @@
 """The server: binds the ROUTER socket, owns it on one I/O thread, and wires the parts together.
 
-Threads: this I/O thread (the ROUTER, the outbox PULL, sessions, dispatch), one device worker
-(heavy compute from the fair queue), a small probe pool (opening clips: file headers, fingerprints)
-and one ingest thread per streamed clip upload. Only this thread touches the ROUTER; the others
-send through the outbox. Any failure while handling a message becomes an error reply: nothing a
-client sends can stop the loop.
+Threads: this I/O thread (the ROUTER, the outbox, sessions, dispatch, housekeeping), two device
+workers (the compute lane, and a render lane for jobs whose analysis is cached), a small probe pool
+(opening clips: file headers, fingerprints; each open bounded in time) and one ingest thread per
+streamed clip upload. Only this thread touches the ROUTER; the others send through the outbox (one
+FIFO, so a job's messages keep their order whichever thread made them). Any failure while handling
+a message becomes an error reply: nothing a client sends can stop the loop.
 """
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import os
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, List, Optional
 
 import zmq
@@ -27,12 +27,14 @@ from .config import ServerConfig
 from .effect import effect_description
 from .engine_adapter import load_engine
 from .errors import RequestError, error_code
-from .jobs import FairQueue
+from .inflight import InFlight, duplicate
+from .jobs import FairQueue, Job, make_job
 from .outbox import Outbox
+from .probes import ProbePool
 from .security import CurveGuard, Roots, check_bind
 from .sessions import Sessions
 from .tasks import TaskContext
-from .worker import DeviceWorker
+from .worker import COMPUTE, RENDER, SHUTTING_DOWN, DeviceWorker
 
 log = logging.getLogger("deflicker.server")
 
@@ -40,6 +42,7 @@ SERVER_VERSION = "0.1.0"
 BATCH = 128                 # messages handled per socket per loop turn, so neither direction starves
 HOUSEKEEPING_S = 0.25
 SEND_HWM = 100_000          # messages queued for one peer
+REJECTIONS_LOGGED = 20      # unreadable messages logged one by one per housekeeping turn; the rest are counted
 
 
 class Server:
@@ -52,14 +55,16 @@ class Server:
         self.sessions = Sessions()
         self.clips = ClipRegistry()
         self.queue = FairQueue()
+        self.inflight = InFlight()
         self.context = zmq.Context()
-        self.outbox = Outbox(self.context)
+        self.outbox = Outbox()
         self.ready = threading.Event()
         self.endpoint: Optional[str] = None
         self.started_at = time.time()
         self.stop_reason = ""
         self._stop = threading.Event()
         self._idle_since: Optional[float] = None
+        self._rejections = {"logged": 0, "quiet": 0}
 
     # ----------------------------------------------------------------------------- lifecycle
     def request_stop(self, reason: str = "stop requested") -> None:
@@ -70,35 +75,37 @@ class Server:
 
     def run(self) -> None:
         """Bind, load the engine, serve until asked to stop, then cancel everything and close."""
-        router = pull = light = worker = guard = None
+        router = light = guard = None
+        workers: List[DeviceWorker] = []
         try:
             curve = check_bind(self.config.bind, self.config.curve_secret_file, self.config.curve_clients_dir)
             if self.config.require_curve and not curve:
                 raise ParameterError("--require-curve needs --curve-secret and --curve-clients")
             if curve:
                 guard = CurveGuard(self.context, self.config.curve_secret_file, self.config.curve_clients_dir)
-            router = self._bind(guard)
+            router = self.router = self._bind(guard)
             if self.engine is None:
                 log.info("loading the engine on device '%s'", self.config.device)
                 self.engine = load_engine(self.config.engine, self.config.device)
             self.cache = AnalysisCache(self.config.analyses_dir, self.config.memory_budget_bytes, self.engine.save,
-                                       self.engine.load)
+                                       self.engine.load, self.config.disk_budget_bytes)
             swept = self.cache.sweep()
             if swept:
                 log.info("removed %d partial cache files left by an earlier server", swept)
-            self.tasks = TaskContext(self.engine, self.cache, self.clips, self.queue, self.outbox)
+            self.tasks = TaskContext(self.engine, self.cache, self.clips, self.queue, self.outbox, self.roots)
             self.effect = effect_description(self.engine, SERVER_VERSION)
-            pull = self.outbox.receiver()
-            worker = self.worker = DeviceWorker(self.queue, self.outbox, self.engine.device)
-            light = self.light = ThreadPoolExecutor(2, thread_name_prefix="probe")
-            worker.start()
+            workers = self.workers = [DeviceWorker(self.queue, self.outbox, self.engine.device, lane)
+                                      for lane in (COMPUTE, RENDER)]
+            light = self.light = ProbePool(2, self.config.probe_timeout)
+            for worker in workers:
+                worker.start()
             log.info("deflicker server %s listening on %s (device %s, cache %s, roots %s, curve %s)", self.instance[:8],
                      self.endpoint, self.engine.device, self.config.cache_dir,
                      ", ".join(str(r) for r in self.roots) or "none", "on" if curve else "off")
             self.ready.set()
-            self._loop(router, pull)
+            self._loop(router)
         finally:
-            self._close(router, pull, worker, light, guard)
+            self._close(router, workers, light, guard)
 
     def _bind(self, guard: Optional[CurveGuard]) -> zmq.Socket:
         router = self.context.socket(zmq.ROUTER)
@@ -108,8 +115,13 @@ class Server:
         # from growing the server's memory (its messages beyond it are dropped)
         router.setsockopt(zmq.SNDHWM, SEND_HWM)
         router.setsockopt(zmq.MAXMSGSIZE, max(self.limits.max_part_bytes, self.limits.max_header_bytes))
-        router.setsockopt(zmq.HEARTBEAT_IVL, 1000)
-        router.setsockopt(zmq.HEARTBEAT_TIMEOUT, 5000)
+        # Dead TCP peers are dropped by kernel keepalives, not ZMTP heartbeats: libzmq 4.3 aborts the whole
+        # process (assertion !_io_error, zeromq/libzmq#3937, #4364) when a heartbeat times out on a peer
+        # whose input is stopped at the high-water mark, which is what a client flooding the server causes.
+        # Sessions have heartbeats of their own (docs/protocol.md).
+        for option, value in ((zmq.TCP_KEEPALIVE, 1), (zmq.TCP_KEEPALIVE_IDLE, 10), (zmq.TCP_KEEPALIVE_INTVL, 2),
+                              (zmq.TCP_KEEPALIVE_CNT, 3)):
+            router.setsockopt(option, value)
         if guard is not None:
             guard.secure(router)
         try:
@@ -120,37 +132,37 @@ class Server:
         self.endpoint = router.getsockopt(zmq.LAST_ENDPOINT).decode()
         return router
 
-    def _close(self, router, pull, worker, light, guard) -> None:
+    def _close(self, router, workers, light, guard) -> None:
         log.info("stopping: %s", self.stop_reason or "error at startup")
         for job in self.queue.all():
-            self.queue.cancel(job)
-        if worker is not None:
+            self.queue.cancel(job, SHUTTING_DOWN)
+        for worker in workers:
             worker.stop()
         if light is not None:
-            light.shutdown(wait=True, cancel_futures=True)
+            light.shutdown()
         for record in self.clips.all():
             self.clips.remove(record.id)
-        if pull is not None and router is not None:
-            self._forward(router, pull)        # the final replies of cancelled jobs
+        if router is not None:
+            while self.outbox.waiting():
+                self._forward(router)          # the final replies of cancelled jobs
         self.outbox.close()
-        for sock in (pull, router):
-            if sock is not None:
-                sock.close(linger=500 if sock is router else 0)
+        if router is not None:
+            router.close(linger=500)
         if guard is not None:
             guard.stop()
         self.context.term()
         log.info("stopped")
 
     # ----------------------------------------------------------------------------- the loop
-    def _loop(self, router: zmq.Socket, pull: zmq.Socket) -> None:
+    def _loop(self, router: zmq.Socket) -> None:
         poller = zmq.Poller()
         poller.register(router, zmq.POLLIN)
-        poller.register(pull, zmq.POLLIN)
+        poller.register(self.outbox.fileno(), zmq.POLLIN)
         next_housekeeping = 0.0
         while not self._stop.is_set():
-            events = dict(poller.poll(100))
-            if pull in events:
-                self._forward(router, pull)
+            events = dict(poller.poll(0 if self.outbox.waiting() else 100))
+            if self.outbox.fileno() in events or self.outbox.waiting():
+                self._forward(router)
             if router in events:
                 self._receive(router)
             now = time.monotonic()
@@ -169,12 +181,8 @@ class Server:
             except Exception:  # last line of defence: log and keep serving
                 log.exception("unexpected error while handling a message")
 
-    def _forward(self, router: zmq.Socket, pull: zmq.Socket) -> None:
-        for _ in range(BATCH):
-            try:
-                message = pull.recv_multipart(zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                return
+    def _forward(self, router: zmq.Socket) -> None:
+        for message in self.outbox.take(BATCH):
             self._send(router, message)
 
     def _send(self, router: zmq.Socket, message: List[Any]) -> None:
@@ -200,11 +208,14 @@ class Server:
         try:
             request = wire.decode([identity, *message[1:]], self.limits)
         except RequestError as error:
-            log.info("rejected a message from %s: %s", identity.hex()[:12], error)
+            self._log_rejection(identity, error)
             self._reply(router, identity, wire.error_reply(error.rid, error.code, str(error)))
             return
         self.sessions.touch(request.session, identity if request.op != "heartbeat" else None)
         try:
+            if request.rid is not None and (self.inflight.holds(request.session, request.rid)
+                                            or self.queue.find(request.session, request.rid) is not None):
+                raise duplicate(request.rid)
             answer = handlers.HANDLERS[request.op](self, request)
         except (RequestError, DeflickerError) as error:
             answer = None
@@ -220,9 +231,26 @@ class Server:
             self._reply(router, identity, header, buffers)
 
     # ----------------------------------------------------------------------------- sessions
+    def _log_rejection(self, identity: bytes, error: RequestError) -> None:
+        """A client sending garbage as fast as it can must not turn the log into its copy."""
+        if self._rejections["logged"] < REJECTIONS_LOGGED:
+            self._rejections["logged"] += 1
+            log.info("rejected a message from %s: %s", identity.hex()[:12], error)
+        else:
+            self._rejections["quiet"] += 1
+
     def _housekeeping(self, now: float) -> None:
+        if self._rejections["quiet"]:
+            log.info("rejected %d more unreadable messages (not logged one by one)", self._rejections["quiet"])
+        self._rejections.update(logged=0, quiet=0)
         for session in self.sessions.expire(self.config.client_timeout):
             self._drop_session(session.name)
+        for job in self.queue.stalled(self.config.credit_timeout):
+            log.info("render %s of session %s got no credit for %.0f s; cancelling it", job.rid, job.session[:12],
+                     self.config.credit_timeout)
+            self.queue.cancel(job, f"cancelled: the client asked for no frame for {self.config.credit_timeout:g} s "
+                                   "(no credit); it stopped reading or is gone")
+        self.light.check()
         alive = self.sessions.names()
         for record in self.clips.all():
             if record.session not in alive:
@@ -242,7 +270,7 @@ class Server:
             log.info("session %s went silent: cancelling %d job(s), closing %d clip(s)", name[:12], len(jobs),
                      len(clips))
         for job in jobs:
-            self.queue.cancel(job)
+            self.queue.cancel(job, f"cancelled: the client sent nothing for {self.config.client_timeout:g} s")
         for record in clips:
             self.clips.remove(record.id)
 
@@ -251,34 +279,42 @@ class Server:
         if jobs:
             log.info("client %s is gone; cancelling %d job(s)", identity.hex()[:12], len(jobs))
         for job in jobs:
-            self.queue.cancel(job)
+            self.queue.cancel(job, "cancelled: the client's socket is gone")
 
     # ----------------------------------------------------------------------------- for handlers
-    def queue_job(self, request: wire.Request, op: str, body: Callable, label: str, credit: int = 0):
-        handlers.queue_guard(self, request)
-        job = handlers.make_job(request, op, body, label, credit)
+    def queue_job(self, request: wire.Request, op: str, body: Callable, label: str, credit: int = 0,
+                  cached: Optional[Callable[[], bool]] = None) -> Job:
+        """Queue a job for the device workers; the id must not be in flight (checked in _handle), and the
+        session must stay within its limit."""
+        if len(self.queue.of_session(request.session)) >= self.limits.max_in_flight:
+            raise RequestError("busy", f"this session already has {self.limits.max_in_flight} jobs queued or running")
+        job = make_job(request.session, request.identity, request.rid, op, body, label, credit, cached)
         self.queue.push(job)
         return job
 
-    def submit_light(self, request: wire.Request, work: Callable[[], Dict[str, Any]]) -> None:
-        """Run `work` on the probe pool; its result (or error) becomes the request's final reply."""
-        def run() -> None:
-            try:
-                header = handlers.light_reply(request, work())
-            except BaseException as error:
-                if not isinstance(error, DeflickerError):
-                    log.exception("%s failed", request.op)
-                header = handlers.light_reply(request, error=error)
-            self.outbox.send(request.identity, header)
-        self.light.submit(run)
+    def submit_light(self, request: wire.Request, work: Callable[[Callable[[], None]], Dict[str, Any]]) -> None:
+        """Run `work(touch)` on the probe pool; its result (or error) becomes the request's final reply.
+        The id stays in flight until then (released just before the reply goes)."""
+        def answer(result: Any, error: Optional[BaseException]) -> None:
+            if error is not None and not isinstance(error, DeflickerError):
+                log.error("%s failed", request.op, exc_info=(type(error), error, error.__traceback__))
+            self.inflight.release(request.session, request.rid)
+            self.outbox.send(request.identity, wire.final_reply(request.rid, request.version, result, error))
+        self.inflight.claim(request.session, request.rid)
+        try:
+            self.light.submit(work, answer, f"open ({request.session[:12]}:{request.rid})")
+        except BaseException:
+            self.inflight.release(request.session, request.rid)
+            raise
 
     def ack_put(self, token: Any, error: Optional[BaseException]) -> None:
-        identity, rid, clip_id, version = token
+        identity, rid, clip_id, version, session = token
+        self.inflight.release(session, rid)
         if error is not None:
             header = wire.error_reply(rid, error_code(error), str(error) or type(error).__name__)
         else:
             try:
-                record = self.clips.get(clip_id)
+                record = self.clips.get(clip_id, session)
                 result = {"clip": clip_id, "received": record.ingest.written if record.ingest else 0,
                           "ready": record.ready, "info": record.describe(self.engine)}
                 header = wire.reply(rid, "ok", version, result=result)
@@ -298,22 +334,33 @@ class Server:
                        "max_part_bytes": self.limits.max_part_bytes,
                        "max_message_bytes": self.limits.max_message_bytes, "max_window": self.limits.max_window,
                        "max_in_flight": self.limits.max_in_flight, "max_puts_pending": self.limits.max_puts_pending,
-                       "max_clips": self.limits.max_clips},
+                       "max_clips": self.limits.max_clips, "max_clips_total": self.limits.max_clips_total,
+                       "max_uploads": self.limits.max_uploads, "max_uploads_total": self.limits.max_uploads_total},
             "heartbeat": {"interval": self.config.heartbeat_interval, "timeout": self.config.client_timeout},
             "roots": [str(r) for r in self.roots],
         }
 
-    def status(self) -> Dict[str, Any]:
+    def status(self, session: str) -> Dict[str, Any]:
+        """What `session` may see: its own clips, jobs and session in full, everyone else's as counts (their
+        file names and labels are not its business), and the cache without where analyses came from."""
         jobs = self.queue.all()
-        current = getattr(getattr(self, "worker", None), "current", None)
+        clips = self.clips.all()
+        running = [w.current for w in getattr(self, "workers", ()) if w.current is not None]
+        own_running = [j.rid for j in running if j.session == session]
         return {
             "server": f"deflicker-server/{SERVER_VERSION}", "instance": self.instance, "pid": os.getpid(),
             "endpoint": self.endpoint, "device": self.engine.device, "engine": self.engine.engine_id,
             "uptime": round(time.time() - self.started_at, 3), "cache_dir": str(self.config.cache_dir),
             "roots": [str(r) for r in self.roots],
-            "memory": self.cache.snapshot(),
-            "clips": [r.describe(self.engine) | {"session": r.session[:12], "names": None} for r in self.clips.all()],
-            "jobs": [j.snapshot() for j in jobs],
-            "running": current.rid if current is not None else None,
-            "sessions": self.sessions.snapshot(),
+            "memory": self.cache.snapshot(sources=False),
+            "clips": [r.describe(self.engine) | {"session": r.session[:12], "names": None}
+                      for r in clips if r.session == session],
+            "jobs": [j.snapshot() for j in jobs if j.session == session],
+            "running": own_running[0] if own_running else None,
+            "sessions": self.sessions.snapshot(only=session),
+            "others": {"sessions": max(0, len(self.sessions) - (session in self.sessions.names())),
+                       "clips": sum(r.session != session for r in clips),
+                       "jobs": sum(j.session != session for j in jobs),
+                       "running": sum(j.session != session for j in running)},
+            "probes_stuck": self.light.stuck(),
         }

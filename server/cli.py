@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import signal
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any, Dict, List, Optional
 
 from deflicker_engine.errors import ParameterError
 
-from .config import DEFAULT_BIND, MAX_FRAME_BYTES, Limits, ServerConfig, default_cache_dir
+from .config import DEFAULT_BIND, DEFAULT_DISK_BUDGET_MB, MAX_FRAME_BYTES, Limits, ServerConfig, default_cache_dir
 from .security import generate_keys, is_loopback
 
 
@@ -28,6 +29,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="compute device: auto, cpu, cuda or cuda:N (default auto)")
     parser.add_argument("--memory-budget", type=int, default=4096, metavar="MB",
                         help="memory for resident analyses; least recently used ones fall back to disk (default 4096)")
+    parser.add_argument("--disk-budget", type=float, default=DEFAULT_DISK_BUDGET_MB, metavar="MB",
+                        help="disk for persisted analyses in the cache folder; the least recently used are deleted "
+                             f"beyond it (default {DEFAULT_DISK_BUDGET_MB}; 0 keeps none)")
     parser.add_argument("--root", type=Path, action="append", default=[], metavar="DIR",
                         help="folder client paths may read from and write to (repeatable; default for a loopback "
                              "bind: your home folder and the cache folder)")
@@ -42,6 +46,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a client silent this long (no heartbeat) loses its jobs and clips (default 10)")
     parser.add_argument("--idle-exit", type=float, default=None, metavar="S",
                         help="exit after S seconds with no client, job or clip (servers started on demand)")
+    parser.add_argument("--credit-timeout", type=float, default=30.0, metavar="S",
+                        help="cancel a streamed render whose client has not asked for another frame for S seconds "
+                             "(default 30)")
+    parser.add_argument("--probe-timeout", type=float, default=60.0, metavar="S",
+                        help="fail opening a clip whose files make no progress for S seconds (unresponsive storage; "
+                             "default 60)")
     parser.add_argument("--max-frame-mb", type=float, default=MAX_FRAME_BYTES / (1 << 20), metavar="MB",
                         help="largest buffer one message part may carry; a client that sends more is disconnected "
                              f"(default {MAX_FRAME_BYTES / (1 << 20):.0f}: an 8K float32 RGBA frame)")
@@ -64,18 +74,27 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     for root in roots:
         if not root.is_dir():
             raise ParameterError(f"root {root} is not a folder")
-    if args.memory_budget < 0:
-        raise ParameterError("--memory-budget must be at least 0 MB")
-    if args.client_timeout <= 0:
-        raise ParameterError("--client-timeout must be positive")
-    if args.max_frame_mb <= 0:
-        raise ParameterError("--max-frame-mb must be positive")
+    _check_option("--memory-budget", args.memory_budget, "at least 0 MB", lambda v: v >= 0)
+    _check_option("--disk-budget", args.disk_budget, "at least 0 MB", lambda v: v >= 0)
+    for option in ("--client-timeout", "--credit-timeout", "--probe-timeout", "--max-frame-mb"):
+        _check_option(option, getattr(args, option[2:].replace("-", "_")), "positive", lambda v: v > 0)
+    if args.idle_exit is not None:
+        _check_option("--idle-exit", args.idle_exit, "positive", lambda v: v > 0)
     part = int(args.max_frame_mb * (1 << 20))
+    if part < 1:
+        raise ParameterError("--max-frame-mb must allow at least one byte")
     return ServerConfig(bind=args.bind, cache_dir=cache_dir, device=args.device, memory_budget_mb=args.memory_budget,
-                        roots=roots, curve_secret_file=args.curve_secret, curve_clients_dir=args.curve_clients,
-                        require_curve=args.require_curve, client_timeout=args.client_timeout,
-                        idle_exit=args.idle_exit, engine=args.engine,
+                        disk_budget_mb=args.disk_budget, roots=roots, curve_secret_file=args.curve_secret,
+                        curve_clients_dir=args.curve_clients, require_curve=args.require_curve,
+                        client_timeout=args.client_timeout, idle_exit=args.idle_exit,
+                        credit_timeout=args.credit_timeout, probe_timeout=args.probe_timeout, engine=args.engine,
                         limits=Limits(max_part_bytes=part, max_message_bytes=2 * part))
+
+
+def _check_option(option: str, value: float, wanted: str, ok) -> None:
+    """argparse's float() takes "nan" and "inf"; a NaN passes every comparison, so refuse it by name."""
+    if not math.isfinite(value) or not ok(value):
+        raise ParameterError(f"{option} must be a finite number, {wanted}; got {value}")
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -119,24 +138,29 @@ def _duration(seconds: float) -> str:
 
 
 def format_status(st: Dict[str, Any]) -> str:
+    """The status a client may see: its own clips, jobs and session in full, other clients' as counts."""
     mem = st["memory"]
+    others = st.get("others", {})
+    disk_budget = mem.get("disk_budget")
+    disk = _mb(mem["disk_bytes"]) + (f" of {_mb(disk_budget)}" if disk_budget is not None else "")
     lines = [f"{st['server']} at {st['endpoint']} (pid {st['pid']}, up {_duration(st['uptime'])}), "
              f"device {st['device']}",
              f"analyses: {len(mem['resident'])} resident, {_mb(mem['used'])} of {_mb(mem['budget'])}; "
-             f"{mem['disk_entries']} on disk ({_mb(mem['disk_bytes'])}) in {mem['folder']}",
+             f"{mem['disk_entries']} on disk ({disk}) in {mem['folder']}",
              f"roots: {', '.join(st['roots']) or 'none'}"]
-    lines.append(f"clips ({len(st['clips'])}):")
+    lines.append(f"clips ({len(st['clips'])}; other clients: {others.get('clips', 0)}):")
     for c in st["clips"]:
         shape = f"{c.get('width')}x{c.get('height')}x{c.get('channels')} {c.get('dtype')}"
         state = "" if c.get("ready") else f" (receiving: {c.get('received', 0)} frames)"
         lines.append(f"  {c['clip']}  {c.get('path') or c.get('origin')}  [{c.get('start')}, {c.get('stop')})  "
                      f"{shape}{state}")
-    lines.append(f"jobs ({len(st['jobs'])}):")
+    lines.append(f"jobs ({len(st['jobs'])}; other clients: {others.get('jobs', 0)}, "
+                 f"{others.get('running', 0)} running):")
     for j in st["jobs"]:
         waiting = " (waiting for the client)" if j["waiting_for_client"] else ""
         lines.append(f"  {j['session']}:{j['id']}  {j['op']}  {j['state']}  {j['stage']} {j['done']}/{j['total']}"
                      f"{waiting}  {j['label']}")
-    lines.append(f"sessions ({len(st['sessions'])}):")
+    lines.append(f"sessions (this one; other clients: {others.get('sessions', 0)}):")
     for s in st["sessions"]:
         lines.append(f"  {s['session']}  {s['client'] or '?'}  idle {s['idle']:.1f}s")
     return "\n".join(lines)

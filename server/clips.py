@@ -1,10 +1,13 @@
 """Open clips: where their frames come from, which range and encoding, and their content key.
 
-A clip opened by path is re-opened for every job (cheap: a header probe), because sources are not
-thread-safe and a video decoder cannot serve two interleaved renders; a clip made of a file list or
-streamed frames lives in a spool owned by the record. Streamed frames arrive in `put` requests and
-are written to the spool by one thread per stream, which acknowledges each put once its frames are
-on disk and hashes them on the way (the clip's content key).
+A clip belongs to the session that opened it: to any other session it does not exist
+(`unknown-clip`), so one client can neither use, close nor see another's clips. A clip opened by
+path is re-opened for every job (cheap: a header probe), because sources are not thread-safe and a
+video decoder cannot serve two interleaved renders; its files are pinned at open and checked again
+before every read (security.PinnedFiles). A clip made of a file list or streamed frames lives in a
+spool owned by the record. Streamed frames arrive in `put` requests and are written to the spool by
+one thread per stream, which acknowledges each put once its frames are on disk and hashes them on
+the way (the clip's content key).
 """
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 from deflicker_engine.errors import Cancelled
 
 from .errors import RequestError
-from .fingerprint import Signature, StreamHasher, stat_signature
+from .fingerprint import StreamHasher
+from .security import PinnedFiles
 
 log = logging.getLogger("deflicker.server")
 
@@ -38,7 +42,7 @@ class ClipRecord:
     path: Optional[str] = None               # real path for open_source (origin "path")
     folder: Optional[str] = None
     names: Tuple[str, ...] = ()
-    signature: Optional[Signature] = None
+    pinned: Optional[PinnedFiles] = None     # the files read, as they were at open (origin "path")
     info: Any = None                         # ClipInfo of the whole source (None while streaming)
     source_key: Optional[str] = None         # content fingerprint (None until a stream is complete)
     spooled: Any = None                      # FrameSource owned by the record (paths, stream)
@@ -60,26 +64,29 @@ class ClipRecord:
                 "dtype": info.dtype, "kind": info.kind}
 
     def check_fresh(self) -> None:
-        """Refuse to work from a file that changed on disk since it was opened."""
-        if self.origin != "path" or self.signature is None:
-            return
-        try:
-            now = stat_signature(self.folder, self.names)
-        except OSError:
-            now = None
-        if now != self.signature:
-            raise RequestError("stale-clip", f"{self.label} changed on disk since it was opened; open it again")
+        """Refuse to work from files that changed on disk, or now lead elsewhere, since the clip was opened."""
+        if self.pinned is not None:
+            self.pinned.check_all()
 
     @contextmanager
     def source(self, engine) -> Iterator[Any]:
-        """The clip's frames [start, stop) as a source of their own, for one job."""
+        """The clip's frames [start, stop) as a source of their own, for one job. Files are checked before
+        the engine opens them, again once it has (a video's decoder now holds its file), and a sequence's
+        frame files each time one is read."""
         if not self.ready:
             raise RequestError("not-ready", f"clip {self.id} is still receiving frames")
         if self.spooled is not None:
             view = engine.view(self.spooled, self.start, self.stop, self.encoding, owns=False)
         else:
             self.check_fresh()
-            view = engine.view(engine.open_source(self.path), self.start, self.stop, self.encoding, owns=True)
+            base = engine.open_source(self.path)
+            try:
+                self.check_fresh()
+                guard = self.pinned.check if self.pinned is not None and self.info.kind != "video" else None
+                view = engine.view(base, self.start, self.stop, self.encoding, owns=True, guard=guard)
+            except BaseException:
+                base.close()
+                raise
         try:
             yield view
         finally:
@@ -121,10 +128,11 @@ class ClipRegistry:
             self._clips[record.id] = record
         return record
 
-    def get(self, clip_id: Any) -> ClipRecord:
+    def get(self, clip_id: Any, session: str) -> ClipRecord:
+        """The clip `clip_id` of `session`; another session's clip is as unknown as a closed one."""
         with self._lock:
             record = self._clips.get(clip_id) if isinstance(clip_id, str) else None
-        if record is None:
+        if record is None or record.session != session:
             raise RequestError("unknown-clip", f"clip {clip_id!r} is not open on this server (closed, expired, or "
                                                "the server restarted); open it again")
         return record

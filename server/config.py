@@ -5,13 +5,17 @@ keep a misbehaving client from making the server allocate without bound.
 """
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
+
+from deflicker_engine.errors import ParameterError
 
 DEFAULT_BIND = "tcp://127.0.0.1:5557"
 MAX_FRAME_BYTES = 8192 * 4320 * 4 * 4      # 8K DCI float32 RGBA
+DEFAULT_DISK_BUDGET_MB = 20 * 1024         # about 5x the memory budget: a few dozen long 1080p shots
 
 
 def default_cache_dir() -> Path:
@@ -36,6 +40,15 @@ class Limits:
     max_in_flight: int = 64                 # requests one session may have running or queued
     max_puts_pending: int = 4               # uploads of one streamed clip waiting to be written
     max_clips: int = 256                    # clips one session may hold open
+    max_clips_total: int = 4096             # clips all sessions together may hold open (sessions are free)
+    max_uploads: int = 8                    # streamed clips one session may have receiving frames (a thread each)
+    max_uploads_total: int = 256            # the same, all sessions together
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ParameterError(f"limit {f.name} must be a positive integer, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -43,7 +56,8 @@ class ServerConfig:
     bind: str = DEFAULT_BIND
     cache_dir: Path = field(default_factory=default_cache_dir)
     device: str = "auto"
-    memory_budget_mb: int = 4096
+    memory_budget_mb: float = 4096
+    disk_budget_mb: float = DEFAULT_DISK_BUDGET_MB   # analyses kept on disk (LRU); 0 keeps none
     roots: Tuple[Path, ...] = ()
     curve_secret_file: Optional[Path] = None    # zmq.auth certificate with the server's secret key
     curve_clients_dir: Optional[Path] = None    # folder of authorised client public keys
@@ -51,12 +65,28 @@ class ServerConfig:
     heartbeat_interval: float = 1.0
     client_timeout: float = 10.0                # a session silent this long loses its jobs and clips
     idle_exit: Optional[float] = None           # exit after this long with no session, job or clip
+    credit_timeout: float = 30.0                # a streamed render with no credit this long is cancelled
+    probe_timeout: float = 60.0                 # opening a clip may go this long without progress
     engine: Optional[str] = None                # "module:callable" making the engine adapter (tests, plug-ins)
     limits: Limits = field(default_factory=Limits)
 
+    def __post_init__(self) -> None:
+        """Refuse what no server can run with, whoever builds the config (CLI or Python): a NaN passes
+        every `<=` test and would make a timeout that never fires."""
+        for name in ("memory_budget_mb", "disk_budget_mb"):
+            _check_number(name, getattr(self, name), minimum=0.0)
+        for name in ("heartbeat_interval", "client_timeout", "credit_timeout", "probe_timeout"):
+            _check_number(name, getattr(self, name), minimum=0.0, inclusive=False)
+        if self.idle_exit is not None:
+            _check_number("idle_exit", self.idle_exit, minimum=0.0, inclusive=False)
+
     @property
     def memory_budget_bytes(self) -> int:
-        return int(self.memory_budget_mb) * 1024 * 1024
+        return int(self.memory_budget_mb * 1024 * 1024)
+
+    @property
+    def disk_budget_bytes(self) -> int:
+        return int(self.disk_budget_mb * 1024 * 1024)
 
     @property
     def analyses_dir(self) -> Path:
@@ -69,3 +99,10 @@ class ServerConfig:
     @property
     def log_path(self) -> Path:
         return self.cache_dir / "server.log"
+
+
+def _check_number(name: str, value: Any, minimum: float, inclusive: bool = True) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ParameterError(f"{name} must be a finite number, got {value!r}")
+    if value < minimum or (not inclusive and value == minimum):
+        raise ParameterError(f"{name} must be {'at least' if inclusive else 'more than'} {minimum:g}, got {value!r}")

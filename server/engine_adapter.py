@@ -9,8 +9,11 @@ module:factory`, used by tests and possible plug-ins); the methods are:
     params(values) -> (analysis, render, analysis_dict)    validated; unknown names rejected
     open_source(path) -> source             a FrameSource (info: ClipInfo); use as a context manager
     spool(frames, encoding, fps) -> source  consume an iterator of arrays into a re-readable source
-    view(source, start, stop, encoding, owns)  frames [start, stop) of `source` as a clip of their own
-                                            (closing it closes `source` when it owns it)
+    view(source, start, stop, encoding, owns, guard=None)  frames [start, stop) of `source` as a clip of
+                                            their own (closing it closes `source` when it owns it); guard(i)
+                                            runs before frame i of `source` is read
+    frame_files(path) -> (folder, names) | None   the files a sequence path would read (listing only,
+                                            nothing opened); None for a single (video) file
     read_frame(path) -> array               one image file (clips opened from a list of files)
     analyse(source, params, progress, cancel) -> analysis (with .nbytes)
     render(source, analysis, params, start, stop, progress, cancel) -> iterator of (index, frame)
@@ -24,7 +27,7 @@ import dataclasses
 import hashlib
 import importlib
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from deflicker_engine.errors import ParameterError
 
@@ -49,19 +52,24 @@ def _view_class():
     class RangeView(FrameSource):
         """Frames [start, stop) of a source, renumbered from 0, optionally read with another encoding."""
 
-        def __init__(self, base, start: int, stop: int, encoding: Optional[str], owns: bool) -> None:
+        def __init__(self, base, start: int, stop: int, encoding: Optional[str], owns: bool,
+                     guard: Optional[Callable[[int], None]] = None) -> None:
             info = base.info
             names = info.names[start:stop] if info.names else None
             super().__init__(dataclasses.replace(info, count=stop - start, names=names,
                                                  encoding=encoding or info.encoding))
-            self._base, self._start, self._owns = base, start, owns
+            self._base, self._start, self._owns, self._guard = base, start, owns, guard
 
         def frames(self, start: int = 0, stop: Optional[int] = None) -> Iterator[Any]:
             stop = self.info.count if stop is None else stop
             self._check_range(start, stop)
-            return self._base.frames(self._start + start, self._start + stop)
+            if self._guard is None:
+                return self._base.frames(self._start + start, self._start + stop)
+            return (self._read(index) for index in range(start, stop))   # one checked file at a time
 
         def _read(self, index: int) -> Any:
+            if self._guard is not None:
+                self._guard(self._start + index)
             return self._base.read(self._start + index)
 
         def _close(self) -> None:
@@ -110,8 +118,21 @@ class EngineIO:
             rate = f"{exact.numerator}/{exact.denominator}"
         return self._io.spool_frames(frames, rate=rate, encoding=encoding)
 
-    def view(self, source: Any, start: int, stop: int, encoding: Optional[str], owns: bool) -> Any:
-        return self._view(source, start, stop, encoding, owns)
+    def view(self, source: Any, start: int, stop: int, encoding: Optional[str], owns: bool,
+             guard: Optional[Callable[[int], None]] = None) -> Any:
+        return self._view(source, start, stop, encoding, owns, guard)
+
+    def frame_files(self, path: str) -> Optional[Tuple[str, List[str]]]:
+        """(folder, file names) of a folder or numbered pattern, by listing only; None for one file."""
+        from deflicker_engine.io.paths import is_pattern
+        from deflicker_engine.io.sequence import folder_files, pattern_files
+
+        real = Path(path)
+        if real.is_dir():
+            return str(real), folder_files(real)
+        if is_pattern(real):
+            return str(real.parent), pattern_files(real)
+        return None
 
     def read_frame(self, path: str) -> Any:
         return self._read_frame(path)

@@ -3,25 +3,26 @@
 A handler either answers at once (returns (header, buffers)), or hands the work to the probe
 pool, a stream's ingest thread or the device queue, which answer later through the outbox
 (returns None). Handlers only validate and dispatch: nothing here blocks on files or compute.
+They see the server only as a `ServerContext`; a clip is looked up with the session asking, so
+another session's clip is unknown here.
 """
 from __future__ import annotations
 
+import math
 import os
 import time
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from . import wire
 from .clips import ClipRecord, StreamIngest, real_folder_and_names
-from .errors import RequestError, error_code
-from .fingerprint import files_fingerprint, stat_signature
-from .jobs import Job
-from .tasks import analyse_body, render_body
+from .context import ServerContext
+from .errors import RequestError
+from .fingerprint import files_fingerprint
+from .security import FileId, PinnedFiles, check_path_text, file_id, regular_stat
+from .tasks import analyse_body, clip_key, render_body
 from .wire import Request, arg, optional_int
-
-if TYPE_CHECKING:
-    from .app import Server
 
 Reply = Optional[Tuple[Dict[str, Any], List[Any]]]    # or a list of them (several messages)
 ENCODINGS = ("srgb", "linear")
@@ -33,7 +34,7 @@ def ok(request: Request, result: Dict[str, Any], buffers: List[Any] = ()) -> Rep
 
 
 # ---------------------------------------------------------------------------------------- session
-def hello(srv: "Server", request: Request) -> Reply:
+def hello(srv: ServerContext, request: Request) -> Reply:
     versions = arg(request.args, "versions", list, [wire.PROTOCOL_VERSIONS[-1]])
     common = sorted(set(v for v in versions if isinstance(v, int)) & set(wire.PROTOCOL_VERSIONS))
     if not common:
@@ -45,24 +46,24 @@ def hello(srv: "Server", request: Request) -> Reply:
     return ok(request, srv.hello_info(common[-1]))
 
 
-def heartbeat(srv: "Server", request: Request) -> Reply:
+def heartbeat(srv: ServerContext, request: Request) -> Reply:
     return wire.reply(None, "heartbeat", request.version, server=srv.instance, time=time.time()), []
 
 
-def describe(srv: "Server", request: Request) -> Reply:
+def describe(srv: ServerContext, request: Request) -> Reply:
     return ok(request, srv.effect)
 
 
-def status(srv: "Server", request: Request) -> Reply:
-    return ok(request, srv.status())
+def status(srv: ServerContext, request: Request) -> Reply:
+    return ok(request, srv.status(request.session))
 
 
-def shutdown(srv: "Server", request: Request) -> Reply:
+def shutdown(srv: ServerContext, request: Request) -> Reply:
     srv.request_stop(f"shutdown requested by session {request.session[:12]}")
     return ok(request, {"stopping": True})
 
 
-def echo(srv: "Server", request: Request) -> List[Tuple[Dict[str, Any], List[Any]]]:
+def echo(srv: ServerContext, request: Request) -> List[Tuple[Dict[str, Any], List[Any]]]:
     """The transport alone: the same buffers straight back, zero copy; with `repeat` n, first as n-1
     `frame` events (what a streamed render looks like on the wire, minus the compute)."""
     repeat = arg(request.args, "repeat", int, 1)
@@ -77,7 +78,7 @@ def echo(srv: "Server", request: Request) -> List[Tuple[Dict[str, Any], List[Any
 
 
 # ---------------------------------------------------------------------------------------- clips
-def open_clip(srv: "Server", request: Request) -> Reply:
+def open_clip(srv: ServerContext, request: Request) -> Reply:
     args = request.args
     source = arg(args, "source", dict)
     encoding = arg(args, "encoding", str, None)
@@ -86,6 +87,8 @@ def open_clip(srv: "Server", request: Request) -> Reply:
     start, stop = optional_int(args, "start"), optional_int(args, "stop")
     if len(srv.clips.of_session(request.session)) >= srv.limits.max_clips:
         raise RequestError("busy", f"this session holds {srv.limits.max_clips} open clips; close some first")
+    if len(srv.clips) >= srv.limits.max_clips_total:
+        raise RequestError("busy", f"the server holds {srv.limits.max_clips_total} open clips; try again later")
     kinds = [k for k in ("path", "paths", "stream") if k in source]
     if len(kinds) != 1:
         raise RequestError("bad-request", "source must hold exactly one of 'path', 'paths' or 'stream'")
@@ -93,13 +96,14 @@ def open_clip(srv: "Server", request: Request) -> Reply:
         return _open_stream(srv, request, arg(source, "stream", dict), encoding)
     if kinds[0] == "path":
         real = srv.roots.resolve(arg(source, "path", str), "input")
-        srv.submit_light(request, lambda: _probe_path(srv, request, real, encoding, start, stop))
+        srv.submit_light(request, lambda touch: _probe_path(srv, request, real, encoding, start, stop, touch))
         return None
     paths = arg(source, "paths", list)
     if not paths or len(paths) > MAX_PATHS:
         raise RequestError("bad-request", f"paths must list 1 to {MAX_PATHS} image files")
-    reals = [srv.roots.resolve(p, "input") for p in paths]
-    srv.submit_light(request, lambda: _spool_paths(srv, request, reals, encoding, start, stop))
+    for path in paths:   # cheap checks here; resolving 100,000 paths is the probe's job, off this thread
+        check_path_text(path, "input")
+    srv.submit_light(request, lambda touch: _spool_paths(srv, request, paths, encoding, start, stop, touch))
     return None
 
 
@@ -111,31 +115,71 @@ def _range(start: Optional[int], stop: Optional[int], count: int) -> Tuple[int, 
     return start, stop
 
 
-def _probe_path(srv: "Server", request: Request, real: str, encoding, start, stop) -> Dict[str, Any]:
-    with srv.engine.open_source(real) as source:
-        info = source.info
+def _probe_path(srv: ServerContext, request: Request, real: str, encoding, start, stop,
+                touch: Callable[[], None]) -> Dict[str, Any]:
+    """Runs on the probe pool. Every file is identified (inside the roots, a regular file) before the
+    engine opens anything, and checked again after it has."""
+    try:
+        listing = srv.engine.frame_files(real)
+    except OSError as error:
+        raise RequestError("input", f"cannot read {real}: {error.strerror or error}") from None
+    if listing is None:
+        regular_stat(real, "input")                       # a FIFO or device is refused before it is opened
+        listing = (os.path.dirname(real), [os.path.basename(real)])
+    folder, listed = listing
+    known: Dict[str, FileId] = {}
+    for name in listed:
+        known[name] = file_id(srv.roots, os.path.join(folder, name))
+        touch()
+    try:
+        with srv.engine.open_source(real) as source:
+            info = source.info
+    except OSError as error:
+        raise RequestError("input", f"cannot read {real}: {error.strerror or error}") from None
+    touch()
     folder, names = real_folder_and_names(real, info)
-    if len(names) > 1:
-        srv.roots.check_all(folder, names, "input")
+    if any(name not in known for name in names):
+        raise RequestError("stale-clip", f"{real} changed while it was being opened; open it again")
+    pinned = PinnedFiles.pin(srv.roots, folder, names, real, known)
+    pinned.check_all()
     start, stop = _range(start, stop, info.count)
     record = ClipRecord(id=srv.clips.new_id(), session=request.session, origin="path", label=real, start=start,
-                        stop=stop, encoding=encoding, path=real, folder=folder, names=names,
-                        signature=stat_signature(folder, names), info=info,
-                        source_key=files_fingerprint(folder, names))
+                        stop=stop, encoding=encoding, path=real, folder=folder, names=names, pinned=pinned,
+                        info=info, source_key=files_fingerprint(folder, names))
+    pinned.check_all()                                    # the fingerprint read the files we pinned
     srv.clips.add(record)
     return {"clip": record.id, "info": record.describe(srv.engine)}
 
 
-def _spool_paths(srv: "Server", request: Request, reals: List[str], encoding, start, stop) -> Dict[str, Any]:
-    spooled = srv.engine.spool((srv.engine.read_frame(p) for p in reals), encoding, None)
+def _spool_paths(srv: ServerContext, request: Request, paths: List[str], encoding, start, stop,
+                 touch: Callable[[], None]) -> Dict[str, Any]:
+    """Runs on the probe pool: pin every file, fingerprint them, then read each one (checked again just
+    before) into a spool; the files are never read again."""
+    reals = []
+    for path in paths:
+        reals.append(srv.roots.resolve(path, "input"))
+        touch()
+    folder = os.path.commonpath(reals) if len(reals) > 1 else os.path.dirname(reals[0])
+    names = tuple(os.path.relpath(p, folder) for p in reals)
+    pinned = PinnedFiles.pin(srv.roots, folder, names, f"{len(reals)} files in {folder}", touch=touch)
+    source_key = files_fingerprint(folder, names)
+
+    def frames():
+        for index, real in enumerate(reals):
+            pinned.check(index)
+            touch()
+            yield srv.engine.read_frame(real)
+
     try:
+        spooled = srv.engine.spool(frames(), encoding, None)
+    except OSError as error:
+        raise RequestError("input", f"cannot read the listed files: {error.strerror or error}") from None
+    try:
+        pinned.check_all()                                # what was spooled is what was fingerprinted
         start, stop = _range(start, stop, spooled.info.count)
-        folder = os.path.commonpath(reals) if len(reals) > 1 else os.path.dirname(reals[0])
-        names = tuple(os.path.relpath(p, folder) for p in reals)
         record = ClipRecord(id=srv.clips.new_id(), session=request.session, origin="paths",
                             label=f"{len(reals)} files in {folder}", start=start, stop=stop, encoding=encoding,
-                            folder=folder, names=names, info=spooled.info, spooled=spooled,
-                            source_key=files_fingerprint(folder, names))
+                            folder=folder, names=names, info=spooled.info, spooled=spooled, source_key=source_key)
     except BaseException:
         spooled.close()
         raise
@@ -143,11 +187,19 @@ def _spool_paths(srv: "Server", request: Request, reals: List[str], encoding, st
     return {"clip": record.id, "info": record.describe(srv.engine)}
 
 
-def _open_stream(srv: "Server", request: Request, stream: Dict[str, Any], encoding) -> Reply:
+def _open_stream(srv: ServerContext, request: Request, stream: Dict[str, Any], encoding) -> Reply:
     height, width = arg(stream, "height", int), arg(stream, "width", int)
     channels, dtype = arg(stream, "channels", int), arg(stream, "dtype", str)
     count = optional_int(stream, "count")
     fps = arg(stream, "fps", (int, float), None, allow_none=True)
+    if fps is not None and not (math.isfinite(fps) and 0 < fps <= 10_000):
+        raise RequestError("parameter", f"fps must be a finite number of frames per second (0 to 10000], got {fps!r}")
+    uploading = [r for r in srv.clips.all() if r.ingest is not None and not r.ready]
+    if sum(r.session == request.session for r in uploading) >= srv.limits.max_uploads:
+        raise RequestError("busy", f"this session has {srv.limits.max_uploads} streamed clips still receiving frames; "
+                                   "finish or close some first")
+    if len(uploading) >= srv.limits.max_uploads_total:
+        raise RequestError("busy", f"{len(uploading)} streamed clips are still receiving frames; try again later")
     if channels not in (3, 4) or dtype not in wire.DTYPE_SIZES or not (0 < height <= 65536 and 0 < width <= 65536):
         raise RequestError("bad-request", f"stream frames must be H x W x 3|4 of {sorted(wire.DTYPE_SIZES)} "
                                           f"(got {height}x{width}x{channels} {dtype})")
@@ -164,8 +216,8 @@ def _open_stream(srv: "Server", request: Request, stream: Dict[str, Any], encodi
     return ok(request, {"clip": record.id, "info": record.describe(srv.engine)})
 
 
-def put(srv: "Server", request: Request) -> Reply:
-    record = srv.clips.get(arg(request.args, "clip", str))
+def put(srv: ServerContext, request: Request) -> Reply:
+    record = srv.clips.get(arg(request.args, "clip", str), request.session)
     ingest = record.ingest
     if ingest is None or record.ready:
         raise RequestError("bad-request", f"clip {record.id} does not take frames (not a stream, or complete)")
@@ -191,27 +243,32 @@ def put(srv: "Server", request: Request) -> Reply:
         raise RequestError("busy", f"{ingest.pending()} uploads of clip {record.id} are still being written; "
                                    "wait for their replies")
     arrays = [np.frombuffer(p.buffer, dtype=p.dtype).reshape(p.shape) for p in request.parts]
-    ingest.put(arrays, (request.identity, request.rid, record.id, request.version), end)
+    srv.inflight.claim(request.session, request.rid)
+    try:
+        ingest.put(arrays, (request.identity, request.rid, record.id, request.version, request.session), end)
+    except BaseException:
+        srv.inflight.release(request.session, request.rid)
+        raise
     return None
 
 
-def close(srv: "Server", request: Request) -> Reply:
+def close(srv: ServerContext, request: Request) -> Reply:
     clip_id = arg(request.args, "clip", str)
-    srv.clips.get(clip_id)
+    srv.clips.get(clip_id, request.session)
     srv.clips.remove(clip_id)
     return ok(request, {"closed": clip_id})
 
 
 # ---------------------------------------------------------------------------------------- jobs
-def _job_params(srv: "Server", request: Request):
+def _job_params(srv: ServerContext, request: Request):
     values = arg(request.args, "params", dict, {})
     if any(not isinstance(k, str) for k in values):
         raise RequestError("parameter", "parameter names must be strings")
     return srv.engine.params(values)
 
 
-def _ready_clip(srv: "Server", request: Request) -> ClipRecord:
-    record = srv.clips.get(arg(request.args, "clip", str))
+def _ready_clip(srv: ServerContext, request: Request) -> ClipRecord:
+    record = srv.clips.get(arg(request.args, "clip", str), request.session)
     if not record.ready:
         received = record.ingest.received if record.ingest else 0
         raise RequestError("not-ready", f"clip {record.id} has received {received} frames and is not complete; "
@@ -219,14 +276,21 @@ def _ready_clip(srv: "Server", request: Request) -> ClipRecord:
     return record
 
 
-def analyse(srv: "Server", request: Request) -> Reply:
+def analyse(srv: ServerContext, request: Request) -> Reply:
     record = _ready_clip(srv, request)
     analysis_params, _, params_dict = _job_params(srv, request)
-    srv.queue_job(request, "analyse", analyse_body(srv.tasks, record, analysis_params, params_dict), record.label)
+    srv.queue_job(request, "analyse", analyse_body(srv.tasks, record, analysis_params, params_dict), record.label,
+                  cached=_cached(srv, record, params_dict))
     return None
 
 
-def render(srv: "Server", request: Request) -> Reply:
+def _cached(srv: ServerContext, record: ClipRecord, params_dict: Dict[str, Any]) -> Callable[[], bool]:
+    """Whether the job's analysis is cached already: such a job may run on the render lane."""
+    key = clip_key(srv.tasks, record, params_dict)
+    return lambda: srv.cache.has(key)
+
+
+def render(srv: ServerContext, request: Request) -> Reply:
     record = _ready_clip(srv, request)
     analysis_params, render_params, params_dict = _job_params(srv, request)
     start = optional_int(request.args, "start")
@@ -241,13 +305,14 @@ def render(srv: "Server", request: Request) -> Reply:
         output = srv.roots.resolve(output, "output")
         srv.roots.check_output(output)
     window = arg(request.args, "window", int, 4)
-    window = max(1, min(window, srv.limits.max_window))
+    window = max(1, min(window, srv.limits.max_window))      # clamped, as docs/protocol.md says
     body = render_body(srv.tasks, record, analysis_params, params_dict, render_params, start, stop, output)
-    srv.queue_job(request, "render", body, f"{record.label} [{start}, {stop})", credit=window)
+    srv.queue_job(request, "render", body, f"{record.label} [{start}, {stop})", credit=window,
+                  cached=_cached(srv, record, params_dict))
     return None
 
 
-def credit(srv: "Server", request: Request) -> Reply:
+def credit(srv: ServerContext, request: Request) -> Reply:
     job = srv.queue.find(request.session, request.args.get("request"))
     frames = request.args.get("frames", 1)
     if job is not None and isinstance(frames, int) and not isinstance(frames, bool) and 0 < frames <= 1 << 20:
@@ -255,7 +320,7 @@ def credit(srv: "Server", request: Request) -> Reply:
     return None
 
 
-def cancel(srv: "Server", request: Request) -> Reply:
+def cancel(srv: ServerContext, request: Request) -> Reply:
     target = request.args.get("request")
     job = srv.queue.find(request.session, target)
     if job is None:
@@ -270,23 +335,3 @@ HANDLERS = {
     "credit": credit, "cancel": cancel,
 }
 
-
-def light_reply(request: Request, result: Any = None, error: Optional[BaseException] = None) -> Dict[str, Any]:
-    """The final reply of work done on the probe pool."""
-    if error is None:
-        return wire.reply(request.rid, "ok", request.version, result=result)
-    return wire.error_reply(request.rid, error_code(error), str(error) or type(error).__name__)
-
-
-def queue_guard(srv: "Server", request: Request) -> None:
-    """Refuse a job with an id already in flight, or beyond the session's limit."""
-    if srv.queue.find(request.session, request.rid) is not None:
-        raise RequestError("duplicate-id", f"request id {request.rid!r} is already in flight in this session")
-    if len(srv.queue.of_session(request.session)) >= srv.limits.max_in_flight:
-        raise RequestError("busy", f"this session already has {srv.limits.max_in_flight} jobs queued or running")
-
-
-def make_job(request: Request, op: str, body, label: str, credit: int = 0) -> Job:
-    job = Job(request.session, request.identity, request.rid, op, body, label)
-    job.credit = job.window = credit
-    return job

@@ -3,20 +3,27 @@
 Loopback and ipc binds are reachable only from this machine, where any client could already read
 the user's files; any other bind is refused unless CurveZMQ keys are configured, so only clients
 whose public key was authorised can connect. Paths from clients must resolve (symlinks followed)
-inside the configured roots, for reading and for writing.
+inside the configured roots, for reading and for writing, and name regular files (or folders): a
+FIFO or a device would block or never end. The check is not only made once: the files a clip was
+opened from are pinned (`PinnedFiles`), and every later read re-resolves each path and compares the
+file's identity, so a symlink or another file swapped in after the open is refused, never read.
 """
 from __future__ import annotations
 
 import ipaddress
 import os
+import stat
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from deflicker_engine.errors import ParameterError
 
 from .errors import RequestError
 
 FRAME_EXTS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr"}
+PATH_MAX = 4096        # bytes in a path (Linux PATH_MAX); longer ones cannot name a file
+NAME_MAX = 255         # bytes in one file or folder name
 
 
 def bind_host(bind: str) -> Optional[str]:
@@ -116,17 +123,16 @@ class Roots:
 
     def resolve(self, path: str, what: str = "path") -> str:
         """The real path of `path` if it lies inside a root, else a 'forbidden' RequestError."""
-        if not isinstance(path, str) or not path or "\x00" in path:
-            raise RequestError("bad-request", f"{what} must be a non-empty string")
-        if not os.path.isabs(path):
-            raise RequestError("bad-request", f"{what} '{path}' must be absolute: the server does not know the "
-                                              "client's working folder")
+        check_path_text(path, what)
         real = Path(os.path.realpath(path))
-        if not any(real == root or root in real.parents for root in self.roots):
+        if not self.contains(real):
             allowed = ", ".join(str(r) for r in self.roots) or "none"
-            raise RequestError("forbidden", f"{what} '{path}' is outside the server's allowed roots ({allowed}); "
-                                            "start the server with --root for that folder")
+            raise RequestError("forbidden", f"{what} '{_short(path)}' is outside the server's allowed roots "
+                                            f"({allowed}); start the server with --root for that folder")
         return str(real)
+
+    def contains(self, real: Path) -> bool:
+        return any(real == root or root in real.parents for root in self.roots)
 
     def check_output(self, real: str) -> None:
         """An output may not be a root (or hold one), and may replace an existing folder only when that
@@ -148,3 +154,104 @@ class Roots:
         """Every file of a sequence must resolve inside the roots too (a frame may be a symlink)."""
         for name in names:
             self.resolve(os.path.join(folder, name), what)
+
+
+def _short(path: str, keep: int = 120) -> str:
+    return path if len(path) <= keep else f"{path[:keep // 2]}...{path[-keep // 2:]}"
+
+
+def check_path_text(path: str, what: str = "path") -> None:
+    """A path a client sent must be absolute, without NUL, and short enough to name a file at all
+    (an over-long path is the client's mistake, not a server failure)."""
+    if not isinstance(path, str) or not path or "\x00" in path:
+        raise RequestError("bad-request", f"{what} must be a non-empty string")
+    size = len(os.fsencode(path))
+    if size > PATH_MAX:
+        raise RequestError("bad-request", f"{what} is {size} bytes long ('{_short(path, 60)}'); a path may be at "
+                                          f"most {PATH_MAX} bytes")
+    longest = max(path.split(os.sep), key=lambda part: len(os.fsencode(part)))
+    if len(os.fsencode(longest)) > NAME_MAX:
+        raise RequestError("bad-request", f"{what} holds a name of {len(os.fsencode(longest))} bytes "
+                                          f"('{_short(longest, 40)}'); a file or folder name may be at most "
+                                          f"{NAME_MAX} bytes")
+    if not os.path.isabs(path):
+        raise RequestError("bad-request", f"{what} '{_short(path)}' must be absolute: the server does not know "
+                                          "the client's working folder")
+
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a folder"))
+
+
+def regular_stat(real: str, what: str = "input", folder_ok: bool = False) -> os.stat_result:
+    """stat() of a file the server is about to read: refuse FIFOs, sockets and devices before anything
+    opens them (opening a FIFO blocks until a writer comes; a device never ends)."""
+    try:
+        st = os.stat(real)
+    except FileNotFoundError:
+        raise RequestError("input", f"{what} {_short(real)} does not exist") from None
+    except OSError as error:
+        raise RequestError("input", f"cannot read {what} {_short(real)}: {error.strerror or error}") from None
+    if stat.S_ISREG(st.st_mode) or (folder_ok and stat.S_ISDIR(st.st_mode)):
+        return st
+    kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a regular file")
+    raise RequestError("input", f"{what} {_short(real)} is {kind}; the server reads only regular files"
+                                f"{' and folders' if folder_ok else ''}")
+
+
+@dataclass(frozen=True)
+class FileId:
+    """What makes a file the same file: where it resolves to, its inode, its size and modification time."""
+
+    real: str
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+
+
+def file_id(roots: Roots, path: str, what: str = "input") -> FileId:
+    """Resolve `path` inside the roots (forbidden otherwise) and identify the regular file it names."""
+    real = roots.resolve(path, what)
+    st = regular_stat(real, what)
+    return FileId(real, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+class PinnedFiles:
+    """The files a clip reads, as they were when it was opened.
+
+    `check(i)` runs before file i is read, `check_all()` before a job starts: the path is resolved
+    again inside the roots and must lead to the same file (inode, size, mtime). A symlink swapped in
+    afterwards resolves elsewhere (outside the roots: forbidden; elsewhere inside: stale-clip), and a
+    file replaced in place has another inode or mtime (stale-clip). What is left is the moment between
+    the check and the engine's open, a few microseconds instead of the clip's lifetime.
+    """
+
+    def __init__(self, roots: Roots, folder: str, names: Sequence[str], ids: Sequence[FileId], label: str) -> None:
+        self.roots, self.folder, self.names, self.ids, self.label = roots, folder, tuple(names), tuple(ids), label
+
+    @classmethod
+    def pin(cls, roots: Roots, folder: str, names: Sequence[str], label: str,
+            known: Optional[Dict[str, FileId]] = None, touch: Callable[[], None] = lambda: None) -> "PinnedFiles":
+        """Identify every file now (or take the identity `known` from an earlier look)."""
+        ids: List[FileId] = []
+        for name in names:
+            ids.append((known or {}).get(name) or file_id(roots, os.path.join(folder, name)))
+            touch()
+        return cls(roots, folder, names, ids, label)
+
+    def check(self, index: int) -> None:
+        try:
+            now = file_id(self.roots, os.path.join(self.folder, self.names[index]))
+        except RequestError as error:
+            if error.code != "input":
+                raise                      # forbidden: it now leads outside the roots
+            now = None                     # gone, or no longer a regular file
+        if now != self.ids[index]:
+            raise RequestError("stale-clip", f"{self.label}: {self.names[index]} changed on disk since the clip was "
+                                             "opened (replaced, rewritten or swapped for a link); open it again")
+
+    def check_all(self) -> None:
+        for index in range(len(self.names)):
+            self.check(index)
+

@@ -48,7 +48,8 @@ class Sessions:
     def names(self) -> set:
         return set(self._sessions)
 
-    def snapshot(self) -> List[Dict[str, object]]:
+    def snapshot(self, only: Optional[str] = None) -> List[Dict[str, object]]:
+        """Every session, or only the one named `only`."""
         now = time.monotonic()
         return [{"session": s.name[:12], "client": s.client, "idle": round(now - s.last_seen, 3),
-                 "age": round(now - s.created, 3)} for s in self._sessions.values()]
+                 "age": round(now - s.created, 3)} for s in self._sessions.values() if only in (None, s.name)]

@@ -3,8 +3,9 @@
 Analysis is one quantum (the engine polls the cancel token inside it); rendering yields after every
 frame, so cancellation takes effect within a frame and other clients get their turn. A streamed
 render takes one unit of client credit before making each frame and parks (yields WAIT_CREDIT)
-when it has none. Output renders go through the engine's atomic sinks: cancellation or failure
-inside the `with` leaves nothing at the output path.
+when it has none. A job on the render lane never computes an analysis: it yields NEEDS_COMPUTE and
+continues on the compute lane. Output renders go through the engine's atomic sinks: cancellation or
+failure inside the `with` leaves nothing at the output path.
 """
 from __future__ import annotations
 
@@ -19,9 +20,13 @@ from deflicker_engine.errors import InputError
 from . import wire
 from .cache import AnalysisCache
 from .clips import ClipRecord, ClipRegistry
+from .errors import RequestError
 from .fingerprint import analysis_key
-from .jobs import WAIT_CREDIT, FairQueue, Job, progress_sink
+from .jobs import NEEDS_COMPUTE, WAIT_CREDIT, FairQueue, Job, progress_sink
 from .outbox import Outbox
+from .security import Roots
+
+COMPUTE_LANE = "compute"
 
 
 @dataclass
@@ -31,6 +36,12 @@ class TaskContext:
     clips: ClipRegistry
     queue: FairQueue
     outbox: Outbox
+    roots: Roots
+
+
+def clip_key(ctx: TaskContext, record: ClipRecord, params_dict: Dict[str, Any]) -> str:
+    """The cache key of `record` analysed with `params_dict` (cheap: no file is read)."""
+    return analysis_key(ctx.engine.engine_id, record.source_key, record.meta(), params_dict)
 
 
 def _progress(ctx: TaskContext, job: Job):
@@ -39,16 +50,34 @@ def _progress(ctx: TaskContext, job: Job):
     return progress_sink(job, send)
 
 
-def ensure_analysis(ctx: TaskContext, job: Job, record: ClipRecord, params: Any,
-                    params_dict: Dict[str, Any]) -> Tuple[Any, str, str]:
-    """(analysis, where it came from: "memory" | "disk" | "", key): compute only on a double miss."""
-    key = analysis_key(ctx.engine.engine_id, record.source_key, record.meta(), params_dict)
+def ensure_analysis(ctx: TaskContext, job: Job, record: ClipRecord, params: Any, params_dict: Dict[str, Any]):
+    """Generator: yields NEEDS_COMPUTE while on the render lane with nothing cached, then returns
+    (analysis, where it came from: "memory" | "disk" | "", key); computes only on a double miss."""
+    while True:
+        found = _cached_analysis(ctx, record, params_dict)
+        if found is not None or job.lane == COMPUTE_LANE:
+            break
+        yield NEEDS_COMPUTE
+    if found is None:
+        found = _compute_analysis(ctx, job, record, params, params_dict)
+    job.analysed = True
+    return found
+
+
+def _cached_analysis(ctx: TaskContext, record: ClipRecord, params_dict: Dict[str, Any]) -> Optional[Tuple[Any, str, str]]:
+    key = clip_key(ctx, record, params_dict)
     analysis = ctx.cache.get(key)
     if analysis is not None:
         return analysis, "memory", key
     analysis = ctx.cache.load(key)
     if analysis is not None:
         return analysis, "disk", key
+    return None
+
+
+def _compute_analysis(ctx: TaskContext, job: Job, record: ClipRecord, params: Any,
+                      params_dict: Dict[str, Any]) -> Tuple[Any, str, str]:
+    key = clip_key(ctx, record, params_dict)
     started = time.perf_counter()
     with record.source(ctx.engine) as source:
         analysis = ctx.engine.analyse(source, params, _progress(ctx, job), job.cancel)
@@ -62,7 +91,7 @@ def analyse_body(ctx: TaskContext, record: ClipRecord, params: Any, params_dict:
         yield
         started = time.perf_counter()
         with ctx.clips.using(record):
-            analysis, cached, key = ensure_analysis(ctx, job, record, params, params_dict)
+            analysis, cached, key = yield from ensure_analysis(ctx, job, record, params, params_dict)
         return {"clip": record.id, "key": key, "cached": cached, "nbytes": int(analysis.nbytes),
                 "seconds": round(time.perf_counter() - started, 4)}
     return body
@@ -75,7 +104,7 @@ def render_body(ctx: TaskContext, record: ClipRecord, analysis_params: Any, para
         yield
         started = time.perf_counter()
         with ctx.clips.using(record):
-            analysis, cached, key = ensure_analysis(ctx, job, record, analysis_params, params_dict)
+            analysis, cached, key = yield from ensure_analysis(ctx, job, record, analysis_params, params_dict)
             yield
             first, last = start - record.start, stop - record.start      # positions inside the clip
             with record.source(ctx.engine) as source:
@@ -83,6 +112,7 @@ def render_body(ctx: TaskContext, record: ClipRecord, analysis_params: Any, para
                 frames = ctx.engine.render(source, analysis, render_params, first, last, progress, job.cancel)
                 try:
                     if output:
+                        _check_output_again(ctx, output)
                         with ctx.engine.open_sink(output, source, first, last) as sink:
                             for _, frame in frames:
                                 sink.write(frame)
@@ -105,6 +135,15 @@ def render_body(ctx: TaskContext, record: ClipRecord, analysis_params: Any, para
             result["output"] = output
         return result
     return body
+
+
+def _check_output_again(ctx: TaskContext, output: str) -> None:
+    """The output was checked when the render was asked for; a folder on its way may have been swapped
+    for a link since, so resolve it again right before writing."""
+    if ctx.roots.resolve(output, "output") != output:
+        raise RequestError("forbidden", f"output {output} now leads elsewhere (a folder on its way was replaced "
+                                        "since the render was asked for); ask again")
+    ctx.roots.check_output(output)
 
 
 def _send_frame(ctx: TaskContext, job: Job, index: int, frame: np.ndarray) -> None:

@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import msgpack
 
 from .config import Limits
-from .errors import RequestError
+from .errors import RequestError, error_code
 
 PROTOCOL_VERSIONS = (1,)
 DTYPE_SIZES = {"uint8": 1, "uint16": 2, "float16": 2, "float32": 4}
@@ -61,6 +61,13 @@ def reply(rid: Any, kind: str, version: int = PROTOCOL_VERSIONS[-1], **fields: A
 
 def error_reply(rid: Any, code: str, message: str) -> Dict[str, Any]:
     return reply(rid, "error", error={"code": code, "message": message})
+
+
+def final_reply(rid: Any, version: int, result: Any = None, error: Optional[BaseException] = None) -> Dict[str, Any]:
+    """The final reply of work done off the I/O thread: ok with `result`, or the error's code and message."""
+    if error is None:
+        return reply(rid, "ok", version, result=result)
+    return error_reply(rid, error_code(error), str(error) or type(error).__name__)
 
 
 def descriptor(shape: Sequence[int], dtype: str) -> Dict[str, Any]:

@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import cv2
+import msgpack
 import numpy as np
 import pytest
+import zmq
 
 from deflicker_bridge import Connection
 from deflicker_bridge.launcher import answers
@@ -154,3 +156,55 @@ def write_png_sequence(folder: Path, frames: np.ndarray, stem: str = "f") -> Pat
         cv2.imwrite(str(folder / f"{stem}_{i:04d}.png"),
                     cv2.cvtColor((np.clip(frame, 0, 1) * 255).round().astype(np.uint8), cv2.COLOR_RGB2BGR))
     return folder
+
+
+class RawClient:
+    """A bare DEALER that sends whatever a test wants (misbehaving included) and can keep its session
+    alive with heartbeats from a second socket, as a careful client would while not reading."""
+
+    def __init__(self, address: str, session: Optional[str] = None) -> None:
+        context = zmq.Context.instance()
+        self.session = session
+        self.sock = context.socket(zmq.DEALER)
+        self.sock.linger = 0
+        self.sock.connect(address)
+        self.heart = context.socket(zmq.DEALER)
+        self.heart.linger = 0
+        self.heart.connect(address)
+
+    def send(self, *frames) -> None:
+        packed = []
+        for frame in frames:
+            if isinstance(frame, dict) and self.session and "session" not in frame:
+                frame = dict(frame, session=self.session)
+            packed.append(frame if isinstance(frame, (bytes, memoryview)) else msgpack.packb(frame))
+        self.sock.send_multipart(packed)
+
+    def beat(self) -> None:
+        self.heart.send(msgpack.packb({"v": 1, "op": "heartbeat", "id": None, "session": self.session}))
+        while self.heart.poll(0):
+            self.heart.recv_multipart()
+
+    def recv(self, timeout: float = 10.0, beat: bool = False):
+        """The next message: (header, buffers); heartbeats go out meanwhile when `beat`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if beat:
+                self.beat()
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, "no reply from the server"
+            if self.sock.poll(int(min(remaining, 0.2) * 1000)):
+                frames = self.sock.recv_multipart()
+                return msgpack.unpackb(frames[0]), frames[1:]
+
+    def call(self, header: dict, *buffers, timeout: float = 10.0):
+        """Send and wait for the final (ok/error) reply of that id."""
+        self.send(header, *buffers)
+        while True:
+            reply, frames = self.recv(timeout)
+            if reply.get("id") == header.get("id") and reply.get("kind") in ("ok", "error"):
+                return reply, frames
+
+    def close(self) -> None:
+        self.sock.close(0)
+        self.heart.close(0)

@@ -2,7 +2,8 @@
 
 Its "analysis" is the per-frame mean colour and its render pulls each frame's mean toward the clip's
 mean (by `strength`), so tests can check a render used its clip's analysis. FAKE_ANALYSE_DELAY and
-FAKE_RENDER_DELAY (seconds per frame, environment) make jobs slow enough to cancel or kill mid-way.
+FAKE_RENDER_DELAY (seconds per frame, environment) make jobs slow enough to cancel or kill mid-way;
+FAKE_OPEN_DELAY (seconds per open) stands for a probe stuck on slow or unresponsive storage.
 """
 from __future__ import annotations
 
@@ -34,7 +35,12 @@ class FakeEngine(EngineIO):
         self.engine_id = "fake-engine-1"
         self.analyse_delay = float(os.environ.get("FAKE_ANALYSE_DELAY", "0"))
         self.render_delay = float(os.environ.get("FAKE_RENDER_DELAY", "0"))
+        self.open_delay = float(os.environ.get("FAKE_OPEN_DELAY", "0"))
         self.analyses = 0
+
+    def open_source(self, path: str):
+        time.sleep(self.open_delay)
+        return super().open_source(path)
 
     def analyse(self, source, params, progress, cancel):
         means = []

@@ -52,3 +52,31 @@ def test_progress_is_throttled_but_the_last_step_always_goes():
     for done in range(1, 101):
         progress("flow", done, 100)
     assert sent == [("flow", 1, 100), ("flow", 100, 100)] and job.progress == ("flow", 100, 100)
+
+
+def test_the_outbox_keeps_the_order_messages_were_made_in_across_threads():
+    """A job may run its quanta on two workers (compute, then render lane): its messages must still leave
+    in order, or a client sees the final reply before the last frames."""
+    import msgpack
+
+    from deflicker_server.outbox import Outbox
+
+    outbox = Outbox()
+    turns = [threading.Event(), threading.Event()]
+
+    def worker(me):
+        for n in range(me, 400, 2):
+            turns[me].wait(5)
+            turns[me].clear()
+            outbox.send(b"peer", {"n": n})
+            turns[1 - me].set()
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    turns[0].set()
+    for t in threads:
+        t.join(10)
+    got = [msgpack.unpackb(m[1])["n"] for m in outbox.take(1000)]
+    assert got == list(range(400)) and outbox.waiting() == 0
+    outbox.close()
