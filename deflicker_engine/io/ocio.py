@@ -5,9 +5,10 @@ studio config when none is set. The networks were trained on sRGB-encoded photog
 runs in a perceptual, display-like encoding of the clip where flicker stays a gain and [0, 1] is the
 normal range:
 
-- scene-referred spaces (linear, log, camera, video encodings): OCIO's own path to the built-in config's
-  "sRGB Encoded Rec.709 (sRGB)" (through the config's interchange roles): linear Rec.709, then the sRGB
-  curve, extended above 1 and below 0, so highlights and out-of-gamut colours survive;
+- scene-referred spaces (linear, log, camera, video encodings): OCIO's own path (through the config's
+  interchange roles) to the built-in config's "sRGB Encoded Rec.709 (sRGB)" when the space's gamut fits in
+  Rec.709, else to "sRGB Encoded AP1" (the sRGB curve over ACEScg's primaries, so a camera's saturated
+  colours stay positive); the curve is extended above 1 and below 0, so highlights survive;
   a config without interchange roles goes to its `scene_linear` role and then the same curve;
 - display-referred spaces (an sRGB or PQ display encoding) and data are perceptual already: unchanged.
 
@@ -28,7 +29,12 @@ import numpy as np
 from ..errors import ParameterError
 
 BUILTIN_CONFIG = "ocio://studio-config-latest"   # OCIO's ACES studio config: cameras' log spaces included
-WORKING_SPACE = "sRGB Encoded Rec.709 (sRGB)"     # in the built-in config
+# Working encodings, in the built-in config: the sRGB curve over Rec.709 primaries for spaces whose gamut fits
+# in Rec.709 (what the networks were trained on), over AP1 (ACEScg's) for wider ones, whose saturated colours
+# would otherwise become large negative values.
+REC709_WORKING = "sRGB Encoded Rec.709 (sRGB)"
+WIDE_WORKING = "sRGB Encoded AP1"
+LINEAR_REC709 = "Linear Rec.709 (sRGB)"
 SCENE_LINEAR = "scene_linear"
 
 # Everyday names that the built-in config spells otherwise (used only when the config lacks the name).
@@ -149,6 +155,18 @@ def _cpu(processor):
     return processor.getOptimizedCPUProcessor(ocio.BIT_DEPTH_F32, ocio.BIT_DEPTH_F32, ocio.OPTIMIZATION_LOSSLESS)
 
 
+def _within_rec709(config, name: str) -> bool:
+    """Whether the space's primaries lie inside Rec.709's: its own pure red, green and blue (at the codes of
+    linear 1.0, the others at the code of black) have no negative component in linear Rec.709."""
+    ocio = _ocio()
+    codes = np.array([[0, 0, 0], [1, 1, 1]], np.float32)
+    _cpu(ocio.Config.GetProcessorFromBuiltinColorSpace(LINEAR_REC709, config, name)).applyRGB(codes)
+    black, white = codes
+    primaries = np.where(np.eye(3, dtype=bool), white[None, :], black[None, :]).astype(np.float32)
+    _cpu(ocio.Config.GetProcessorToBuiltinColorSpace(config, name, LINEAR_REC709)).applyRGB(primaries)
+    return bool(primaries.min() > -1e-3)
+
+
 def _processors(config, name: str) -> Tuple[Any, Any, str]:
     """(forward, inverse, words) between the space `name` of `config` and the working encoding."""
     ocio = _ocio()
@@ -158,9 +176,10 @@ def _processors(config, name: str) -> Tuple[Any, Any, str]:
     if space.getReferenceSpaceType() == ocio.REFERENCE_SPACE_DISPLAY:
         return None, None, "the values as they are (display-referred, already perceptual)"
     try:
-        forward = ocio.Config.GetProcessorToBuiltinColorSpace(config, name, WORKING_SPACE)
-        inverse = ocio.Config.GetProcessorFromBuiltinColorSpace(WORKING_SPACE, config, name)
-        return _cpu(forward), _cpu(inverse), f"{WORKING_SPACE} (via the config's interchange roles)"
+        working = REC709_WORKING if _within_rec709(config, name) else WIDE_WORKING
+        forward = ocio.Config.GetProcessorToBuiltinColorSpace(config, name, working)
+        inverse = ocio.Config.GetProcessorFromBuiltinColorSpace(working, config, name)
+        return _cpu(forward), _cpu(inverse), f"{working} (via the config's interchange roles)"
     except Exception:  # no interchange roles: the config's own scene-linear space, then the sRGB curve
         pass
     linear = config.getColorSpace(SCENE_LINEAR)

@@ -101,6 +101,17 @@ def test_working_encoding_is_perceptual_with_mid_grey_where_srgb_has_it():
     assert to_working(srgb, clip("float32", "sRGB Encoded Rec.709 (sRGB)", shape=(1, 1)))[0] == pytest.approx(srgb)
 
 
+def test_working_primaries_are_rec709_for_rec709_spaces_and_ap1_for_wider_ones():
+    for name in ("sRGB Encoded Rec.709 (sRGB)", "Camera Rec.709", "Gamma 2.4 Encoded Rec.709", "Linear Rec.709 (sRGB)"):
+        assert colour_transform(name).working.startswith("sRGB Encoded Rec.709"), name
+    for name in ("ACEScg", "ARRI LogC3 (EI800)", "S-Log3 S-Gamut3.Cine", "Linear P3-D65", "Linear Rec.2020"):
+        assert colour_transform(name).working.startswith("sRGB Encoded AP1"), name
+    # a saturated ACEScg colour stays positive (in Rec.709 it would be about -0.6 before the curve's x12.92)
+    green = np.array([[[0.0, 1.0, 0.0]]], np.float32)
+    rgb, _ = to_working(green, clip("float32", "ACEScg", shape=(1, 1)))
+    assert rgb.min() >= 0 and rgb[0, 0, 1] == pytest.approx(1.0, abs=1e-5)
+
+
 def test_a_flicker_gain_stays_close_to_a_gain_in_the_working_encoding():
     """Flicker is a gain on light; in the working encoding it must not depend on the colour space."""
     frame = native_pixels("ACEScg")
