@@ -8,6 +8,7 @@ from typing import Optional, Union
 
 from ..errors import InputError
 from .base import FrameSource
+from .info import ClipInfo
 from .ocio import ColourTransform, colour_transform
 from .paths import IMAGE_EXTS, VIDEO_INPUT_EXTS, ext_of, is_pattern
 from .sequence import open_sequence
@@ -27,6 +28,16 @@ def open_source(path: Union[str, "os.PathLike[str]", FrameSource], colorspace: s
         return with_colour(path, colour) if colour is not None else path
     source = _open(path)
     return with_colour(source, colour) if colour is not None else source
+
+
+def with_colorspace(info: ClipInfo, colorspace: str) -> ClipInfo:
+    """`info` with the colour space `colorspace` attached (a copy; empty returns `info` as it is).
+
+    For code that gets a source opened elsewhere and the colour space as a parameter (the engine's
+    analyse and render): it changes no shared object, so jobs on one source cannot disturb each other.
+    """
+    colour = colour_transform(colorspace)
+    return info if colour is None or info.colour == colour else dataclasses.replace(info, colour=colour)
 
 
 def with_colour(source: FrameSource, colour: Optional[ColourTransform]) -> FrameSource:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from deflicker_engine.errors import InputError, ParameterError
-from deflicker_engine.io import ClipInfo, from_working, open_sink, open_source, to_working
+from deflicker_engine.io import ClipInfo, from_working, open_sink, open_source, to_working, with_colorspace
 from deflicker_engine.io.ocio import colour_transform, load_config
 from iohelpers import write_sequence
 
@@ -238,3 +238,13 @@ def test_exr_plate_in_acescg_writes_back_unchanged(make_sequence, tmp_path):
     with open_source(tmp_path / "out") as out:
         for i, frame in enumerate(frames):
             assert relative_error(out.read(i), frame) <= HALF_ULP
+
+
+def test_with_colorspace_attaches_to_a_copy_and_keeps_an_attached_one():
+    plain = ClipInfo("sequence", 1, 4, 2, 3, "float16", encoding="linear")
+    named = with_colorspace(plain, "ACEScg")
+    assert named.colour.colorspace == "ACEScg" and plain.colour is None      # the original is untouched
+    assert with_colorspace(named, "") is named and with_colorspace(plain, "") is plain
+    assert with_colorspace(named, "acescg") is named
+    with pytest.raises(ParameterError):
+        with_colorspace(plain, "nope")
