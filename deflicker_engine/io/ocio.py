@@ -52,6 +52,16 @@ FRIENDLY_NAMES = {
     "s-log3": "S-Log3 S-Gamut3",
     "vlog": "V-Log V-Gamut",
     "v-log": "V-Log V-Gamut",
+    # what hosts call them in their own configs (Nuke's default, Blender's, Resolve's colour spaces)
+    "alexav3logc": "ARRI LogC3 (EI800)",
+    "arri logc3": "ARRI LogC3 (EI800)",
+    "arri logc4": "ARRI LogC4",
+    "rec.709 gamma 2.4": "Gamma 2.4 Encoded Rec.709",
+    "rec.709 gamma 2.2": "Gamma 2.2 Encoded Rec.709",
+    "gamma 2.4": "Gamma 2.4 Encoded Rec.709",
+    "gamma 2.2": "Gamma 2.2 Encoded Rec.709",
+    "rec.1886": "Rec.1886 Rec.709 - Display",
+    "non-color": "Raw",
 }
 
 

@@ -153,7 +153,9 @@ def test_integer_log_plates_round_trip_exactly(dtype):
 
 @pytest.mark.parametrize("name,expected", [("acescg", "ACEScg"), ("ARRI LogC", "ARRI LogC3 (EI800)"),
                                            ("sRGB", "sRGB Encoded Rec.709 (sRGB)"), ("Rec.709", "Camera Rec.709"),
-                                           ("lin_srgb", "Linear Rec.709 (sRGB)"), ("scene_linear", "ACEScg")])
+                                           ("lin_srgb", "Linear Rec.709 (sRGB)"), ("scene_linear", "ACEScg"),
+                                           ("ACES - ACEScg", "ACEScg"), ("AlexaV3LogC", "ARRI LogC3 (EI800)"),
+                                           ("Rec.709 Gamma 2.4", "Gamma 2.4 Encoded Rec.709"), ("Non-Color", "Raw")])
 def test_names_aliases_roles_and_everyday_names(name, expected):
     assert colour_transform(name).colorspace == expected
 
