@@ -9,6 +9,8 @@ a message becomes an error reply: nothing a client sends can stop the loop.
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import os
 import threading
@@ -43,6 +45,7 @@ BATCH = 128                 # messages handled per socket per loop turn, so neit
 HOUSEKEEPING_S = 0.25
 SEND_HWM = 100_000          # messages queued for one peer
 REJECTIONS_LOGGED = 20      # unreadable messages logged one by one per housekeeping turn; the rest are counted
+TRIM_EVERY_S = 10.0         # how often freed C heap (libzmq buffers, numpy temporaries) goes back to the system
 
 
 class Server:
@@ -65,6 +68,7 @@ class Server:
         self._stop = threading.Event()
         self._idle_since: Optional[float] = None
         self._rejections = {"logged": 0, "quiet": 0}
+        self._next_trim = time.monotonic() + TRIM_EVERY_S
 
     # ----------------------------------------------------------------------------- lifecycle
     def request_stop(self, reason: str = "stop requested") -> None:
@@ -240,6 +244,9 @@ class Server:
             self._rejections["quiet"] += 1
 
     def _housekeeping(self, now: float) -> None:
+        if now >= self._next_trim:
+            self._next_trim = now + TRIM_EVERY_S
+            trim_heap()
         if self._rejections["quiet"]:
             log.info("rejected %d more unreadable messages (not logged one by one)", self._rejections["quiet"])
         self._rejections.update(logged=0, quiet=0)
@@ -364,3 +371,25 @@ class Server:
                        "running": sum(j.session != session for j in running)},
             "probes_stuck": self.light.stuck(),
         }
+
+
+def _malloc_trim():
+    """glibc's malloc_trim, or None elsewhere (musl, macOS, Windows)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim
+
+
+_TRIM = _malloc_trim()
+
+
+def trim_heap() -> None:
+    """Give freed heap back to the system. A resident server's replies and frames pass through malloc in
+    bursts; glibc keeps what they freed, so without this its resident memory creeps up to the high-water
+    mark of every burst and stays there (measured by benchmarks/fuzz_server.py)."""
+    if _TRIM is not None:
+        _TRIM(0)
