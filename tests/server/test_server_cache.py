@@ -69,3 +69,26 @@ def test_damaged_files_are_misses_and_partials_are_swept(tmp_path):
     (cache.folder / ".x.npz.123.partial").write_bytes(b"half")
     assert cache.load("bad") is None and not (cache.folder / "bad.npz").exists()
     assert cache.sweep() == 1 and not list(cache.folder.glob("*.partial"))
+
+
+def test_a_damaged_analysis_of_the_real_engine_is_a_miss_whatever_the_loader_raises(tmp_path, caplog):
+    """ClipAnalysis.load raises BadZipFile for a truncated file and for a flipped bit in the data (zip CRC):
+    neither may surface as an error, and the damaged files must go."""
+    from deflicker_engine.pipeline import ClipAnalysis
+
+    cache = AnalysisCache(tmp_path / "analyses", 0, ClipAnalysis.save, ClipAnalysis.load)   # disk only
+    analysis = ClipAnalysis(3, 8, 8, [(0, 3)], np.random.default_rng(0).random((3, 8, 8, 3)).astype(np.float16))
+    for damage in ("truncate", "flip"):
+        cache.put("k", analysis, {})
+        path = cache.folder / "k.npz"
+        data = bytearray(path.read_bytes())
+        if damage == "truncate":
+            data = data[: len(data) // 2]
+        else:
+            data[len(data) // 3] ^= 0x10
+        path.write_bytes(bytes(data))
+        assert cache.load("k") is None, damage
+        assert not path.exists() and not (cache.folder / "k.json").exists()
+    assert cache.snapshot()["hits"]["damaged"] == 2 and caplog.text.count("is damaged") == 2
+    cache.put("k", analysis, {})
+    assert np.array_equal(cache.load("k").targets, analysis.targets)
