@@ -117,7 +117,8 @@ class EngineMethod:
 
     `fps` reaches the engine's clip info (its time constants are in seconds): through deflicker_frames when it
     takes a rate, otherwise by spooling the frames with that rate and running analyse + render, which is what
-    deflicker_frames does. `analysis` / `render` override fields of AnalysisParams / RenderParams per call.
+    deflicker_frames does. `analysis` / `render` override fields of AnalysisParams / RenderParams per call;
+    they are built with deflicker_engine.config.from_dict, like the CLI's, so a `preset` brings its values.
     """
 
     _engines: Dict[str, object] = {}
@@ -135,8 +136,13 @@ class EngineMethod:
         engine = self._engines.get(self.device)
         if engine is None:
             engine = self._engines[self.device] = Deflicker(device=self.device)
-        analysis_params = AnalysisParams(**{**self.analysis, **(analysis or {})})
-        render_params = RenderParams(**(render or {}))
+        try:  # as the CLI builds them: a preset's values apply, explicit values win over them
+            from deflicker_engine.config import from_dict
+        except ImportError:
+            def from_dict(cls, values):
+                return cls(**values)
+        analysis_params = from_dict(AnalysisParams, {**self.analysis, **(analysis or {})})
+        render_params = from_dict(RenderParams, dict(render or {}))
         # uint16 frames: sRGB-encoded integers, so the engine sees them as display-referred, like the clips.
         native = iter(to_uint16(frames))
         takes = inspect.signature(engine.deflicker_frames).parameters

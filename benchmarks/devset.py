@@ -31,9 +31,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import hashlib
-import io
 import json
-import math
 import os
 import sys
 import time
@@ -141,7 +139,7 @@ class SharedClip(Clip):
         self.name, self.folder, self.split, self.limit, self.fps = name, folder, split, limit, fps
 
     def params(self):
-        return {"folder": self.folder, "limit": self.limit, "max_side": MAX_SIDE, "version": GENERATOR_VERSION}
+        return {"folder": self.folder, "limit": self.limit, "max_side": MAX_SIDE, "version": 1}
 
     def photos(self):
         return [f"clips/{self.folder}"]
@@ -211,16 +209,19 @@ class _Picker:
         raise RuntimeError("ran out of photographs")
 
 
-# name, width, height, frames, objects, parallax layer, tint of an object entering mid-clip
+# name, width, height, frames, objects, parallax layer, tint of an object entering mid-clip, crossing object,
+# camera motion (1 roaming, 0.1 nearly a tripod: then E_warp's pairs with the first frame stay valid all along)
 SCENES = {
-    "dev": [("d01", 432, 240, 96, 2, False, None), ("d02", 432, 240, 72, 1, True, None),
-            ("d03", 640, 360, 84, 2, False, None), ("d04", 432, 240, 110, 1, False, None),
-            ("d05", 640, 360, 100, 2, True, None), ("d06", 432, 240, 120, 2, False, None),
-            ("d07", 640, 360, 76, 1, True, None), ("d08", 432, 240, 90, 2, True, None),
-            ("dwb", 432, 240, 120, 2, False, (0.95, 0.22, 0.12)), ("dlong", 320, 180, 1200, 2, True, None)],
-    "heldout": [("h01", 432, 240, 90, 2, False, None), ("h02", 640, 360, 80, 1, True, None),
-                ("h03", 432, 240, 104, 2, True, None), ("h04", 640, 360, 72, 2, False, None),
-                ("hwb", 432, 240, 120, 2, False, (0.15, 0.4, 0.95)), ("h240", 640, 360, 240, 2, True, None)],
+    "dev": [("d01", 432, 240, 96, 2, False, None, True, 1.0), ("d02", 432, 240, 72, 1, True, None, True, 1.0),
+            ("d03", 640, 360, 84, 2, False, None, True, 1.0), ("d04", 432, 240, 110, 1, False, None, True, 0.2),
+            ("d05", 640, 360, 100, 2, True, None, True, 1.0), ("d06", 432, 240, 120, 2, False, None, True, 1.0),
+            ("d07", 640, 360, 76, 1, True, None, True, 0.6), ("d08", 432, 240, 90, 2, True, None, False, 0.1),
+            ("dwb", 432, 240, 120, 2, False, (0.95, 0.22, 0.12), False, 0.1),
+            ("dlong", 320, 180, 1200, 2, True, None, True, 1.0)],
+    "heldout": [("h01", 432, 240, 90, 2, False, None, True, 1.0), ("h02", 640, 360, 80, 1, True, None, True, 0.6),
+                ("h03", 432, 240, 104, 2, True, None, True, 0.2), ("h04", 640, 360, 72, 2, False, None, True, 1.0),
+                ("hwb", 432, 240, 120, 2, False, (0.15, 0.4, 0.95), False, 0.1),
+                ("h240", 640, 360, 240, 2, True, None, False, 1.0)],
 }
 
 
@@ -230,13 +231,22 @@ def scene_specs(split: str) -> Dict[str, SceneSpec]:
         raise SystemExit(f"photographs not found at {IMAGES}; they live in ../shared/data beside the repository")
     picker = _Picker(split)
     specs = {}
-    for name, w, h, frames, objects, layer, entering in SCENES[split]:
+    for name, w, h, frames, objects, layer, entering, crossing, camera in SCENES[split]:
         background = picker.take(min_width=min(600, w), landscape=True)
-        objs = tuple(picker.take() for _ in range(objects))
+        objs = tuple(picker.take() for _ in range(objects + crossing))
         specs[name] = SceneSpec(name, split, w, h, frames, stable_seed("scene", name), background, objs,
-                                picker.take() if layer else None, entering=entering)
-    specs["_reinhard"] = picker.take()  # type: ignore[assignment]  (the colour-transfer reference photograph)
+                                picker.take() if layer else None, entering=entering, crossing=crossing,
+                                camera=camera)
+    # the colour-transfer reference: the most contrasted and colourful of the next few photographs, so the
+    # transfer does not flatten the picture (a flatter picture scores a lower E_warp than its own input)
+    candidates = [picker.take() for _ in range(8)]
+    specs["_reinhard"] = max(candidates, key=_contrast)  # type: ignore[assignment]
     return specs
+
+
+def _contrast(path: str) -> float:
+    lab = cv2.cvtColor(read_photo(str(IMAGES / path)), cv2.COLOR_RGB2Lab).reshape(-1, 3)
+    return float(lab[:, 0].std() + 0.5 * lab[:, 1:].std(0).sum())
 
 
 def reinhard_photo(split: str) -> str:
@@ -346,21 +356,25 @@ class Case:
         if self.processing.startswith("shared:"):
             folder = self.processing.split(":", 1)[1]
             return _downscale(load_folder(CLIPS / folder, self.clip.limit), MAX_SIDE)
+        # 8-bit, as a per-frame image tool would write it (and as the shared processed pairs are)
         key = _digest({"clip": self.clip.key(), "algorithm": self.processing, "meta": self.meta,
-                       "version": GENERATOR_VERSION})
+                       "version": GENERATOR_VERSION, "bits": 8})
         path = CACHE / "processed" / f"{self.clip.name}-{self.processing}-{key}.npy"
+        stack = None
         if path.exists():
             try:
-                return [f.astype(np.float32) / 65535.0 for f in np.load(path)]
+                stack = np.load(path)
             except (OSError, ValueError):
-                pass
-        context = {}
-        if self.processing == "reinhard":
-            context["reference_stats"] = lab_stats(read_photo(str(IMAGES / self.meta["reference_photo"])))
-        algorithm = ALGORITHMS[self.processing]
-        frames = [algorithm(f, context).astype(np.float32) for f in self.clip.frames()]
-        _atomic_save(path, np.stack([(np.clip(f, 0, 1) * 65535 + 0.5).astype(np.uint16) for f in frames]))
-        return frames
+                stack = None
+        if stack is None:
+            context = {}
+            if self.processing == "reinhard":
+                context["reference_stats"] = lab_stats(read_photo(str(IMAGES / self.meta["reference_photo"])))
+            algorithm = ALGORITHMS[self.processing]
+            stack = np.stack([(np.clip(algorithm(f, context), 0, 1) * 255 + 0.5).astype(np.uint8)
+                              for f in self.clip.frames()])
+            _atomic_save(path, stack)
+        return [f.astype(np.float32) / np.float32(255.0) for f in stack]
 
 
 _CASE_MEMO: Dict = {}
@@ -375,14 +389,16 @@ def _atomic_save(path: Path, array: np.ndarray) -> None:
 
 
 def _round_robin(slots: Sequence[Tuple[str, int]], extra: Dict[str, List[str]]) -> List[Tuple[str, str]]:
-    """(clip, setting) pairs: each clip's first setting is local W = 1, 3 or 10 (cycling), the rest cycle
-    through the other settings, never twice on one clip."""
+    """(clip, setting) pairs: each clip's first setting is local W = 1, 3 or 10 (cycling) unless `extra` names
+    a local one for it, then its `extra` settings; the rest cycle through the other settings, never twice on
+    one clip."""
     local = iter(LOCAL_FIRST * 100)
     others_list = [s for s in SYNTHETIC_SETTINGS if s not in LOCAL_FIRST]
     others = iter(others_list * 100)
     out = []
     for clip, n in slots:
-        chosen = [next(local)] + list(extra.get(clip, []))
+        given = list(extra.get(clip, []))
+        chosen = ([] if any(s in LOCAL_FIRST for s in given) else [next(local)]) + given
         while len(chosen) < n:
             s = next(others)
             if s not in chosen:
@@ -396,7 +412,8 @@ SYNTHETIC_SLOTS = {
             ("d06", 3), ("d07", 3), ("d08", 3), ("dwb", 3), ("dlong", 2)],
     "heldout": [("bike", 3), ("h01", 3), ("h02", 3), ("h03", 3), ("h04", 3), ("hwb", 2), ("h240", 2)],
 }
-SYNTHETIC_EXTRA = {"dlong": ["drift"], "h240": ["drift"]}
+SYNTHETIC_EXTRA = {"sintel": ["w1-local"],  # 10 frames: one W = 10 window would leave E_warp nothing to see
+                   "dlong": ["drift"], "h240": ["drift"]}
 GENUINE = {  # (clip, change, flicker on top?)
     "dev": [("d01", "light-on", True), ("d04", "exposure-ramp", True), ("bmx", "cloud", True),
             ("d06", "colour-shift", True), ("d08", "light-on", False)],

@@ -13,13 +13,15 @@ A frame is, back to front:
   on its own Lissajous path that leaves and re-enters the frame, rotating and breathing in scale;
 - mild Gaussian sensor noise, deterministic per (seed, frame).
 
-`SceneSpec.entering` makes the first object a large, strongly coloured one that enters mid-clip and stays:
-a colour step for per-frame white balance to trip on.
+`SceneSpec.entering` makes the first object a large, strongly coloured one that enters mid-clip (in 0.3 s)
+and stays: a colour step for per-frame white balance to trip on. `SceneSpec.crossing` makes the last object a
+large one that crosses the whole frame in about a second, every few seconds (someone walking past close to the
+camera): fast content change, which is what makes per-frame image algorithms flicker.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -27,7 +29,7 @@ from typing import Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 
-GENERATOR_VERSION = 1  # bump when the frames a spec produces change: cached flows are keyed on it
+GENERATOR_VERSION = 2  # bump when the frames a spec produces change: cached flows are keyed on it
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class SceneSpec:
     fps: float = 24.0
     noise: float = 0.004                # sensor noise standard deviation, [0, 1] units
     entering: Optional[Tuple[float, float, float]] = None  # RGB tint of a big object entering mid-clip
+    crossing: bool = False              # the last object crosses the frame fast, now and then
+    camera: float = 1.0                 # camera motion scale: 1 a roaming hand-held camera, 0.1 nearly a tripod
 
     def params(self) -> Dict:
         d = asdict(self)
@@ -90,17 +94,18 @@ class _Camera:
         return self.at(t)[0] - self.centre
 
 
-def _make_camera(photo_shape, width: int, height: int, rng: np.random.Generator, visible: float = 0.8) -> _Camera:
+def _make_camera(photo_shape, width: int, height: int, rng: np.random.Generator, visible: float = 0.8,
+                 amount: float = 1.0) -> _Camera:
     ph, pw = photo_shape[:2]
-    zoom_amp = float(rng.uniform(0.03, 0.09))
-    roll_amp = math.radians(float(rng.uniform(0.4, 1.8)))
+    zoom_amp = float(rng.uniform(0.03, 0.09)) * amount
+    roll_amp = math.radians(float(rng.uniform(0.4, 1.8))) * amount
     zmin = math.exp(-zoom_amp)
     c, s = math.cos(roll_amp), math.sin(roll_amp)
     # half extents of the view in output pixels, rotated
     ex_out, ey_out = width / 2 * c + height / 2 * s, width / 2 * s + height / 2 * c
     k = max(ex_out / (zmin * visible * pw / 2), ey_out / (zmin * (visible + 0.05) * ph / 2))
     budget = np.array([pw / 2 - ex_out / (k * zmin), ph / 2 - ey_out / (k * zmin)]) - 1.0
-    budget = np.maximum(budget, 0.0)
+    budget = np.maximum(budget, 0.0) * amount
     pan = []
     for axis, scale in ((0, 1.0), (1, 0.8)):
         a1 = float(rng.uniform(0.5, 0.75))
@@ -148,17 +153,27 @@ class _Object:
     spin: Tuple[float, float, float]   # (theta0, amplitude rad, period s)
     breathe: Tuple[float, float]       # (amplitude, period s)
     enter: Optional[Tuple[float, float, float, float]] = None  # (t_enter s, duration s, rest x, rest y)
+    cross: Optional[Tuple[float, float, float, float, float]] = None  # (period s, duration s, phase s, dir, y)
 
     def pose(self, t: float, width: int, height: int) -> Tuple[float, float, float, float]:
         ax, ay, period, px, py = self.path
-        if self.enter is None:
+        if self.cross is not None:
+            cycle, duration, phase, direction, y = self.cross
+            u = ((t + phase) % cycle) / duration
+            half = self.rgba.shape[1] * self.scale * 0.9
+            u = min(u, 1.0)  # after crossing it waits off-frame
+            x0, x1 = -half, width + half
+            if direction < 0:
+                x0, x1 = x1, x0
+            cx, cy = x0 + (x1 - x0) * u, y + ay * math.sin(2 * math.pi * t / period + py)
+        elif self.enter is None:
             cx = width / 2 + ax * math.sin(2 * math.pi * t / period + px)
             cy = height / 2 + ay * math.sin(4 * math.pi * t / period + py)
         else:
             t_enter, duration, rest_x, rest_y = self.enter
             u = min(max((t - t_enter) / duration, 0.0), 1.0)
             u = u * u * (3 - 2 * u)
-            start_x = width + self.rgba.shape[1] * self.scale * 0.75
+            start_x = width + self.rgba.shape[1] * self.scale * 0.9
             cx = start_x + (rest_x - start_x) * u + ax * math.sin(2 * math.pi * t / period + px)
             cy = rest_y + ay * math.sin(2 * math.pi * t / period + py)
         theta = self.spin[0] + self.spin[1] * math.sin(2 * math.pi * t / self.spin[2])
@@ -167,7 +182,7 @@ class _Object:
 
 
 def _make_object(photo: np.ndarray, width: int, height: int, rng: np.random.Generator,
-                 tint: Optional[Tuple[float, float, float]] = None) -> _Object:
+                 tint: Optional[Tuple[float, float, float]] = None, crossing: bool = False) -> _Object:
     ph, pw = photo.shape[:2]
     side = int(min(ph, pw) * rng.uniform(0.45, 0.7))
     y0, x0 = int(rng.integers(0, ph - side + 1)), int(rng.integers(0, pw - side + 1))
@@ -188,11 +203,17 @@ def _make_object(photo: np.ndarray, width: int, height: int, rng: np.random.Gene
         scale = height * 1.3 / side
         path = (width * 0.02, height * 0.02, float(rng.uniform(3.0, 5.0)), float(rng.uniform(0, 6.3)),
                 float(rng.uniform(0, 6.3)))
-        enter = (0.0, 1.0, width * float(rng.uniform(0.55, 0.65)), height * 0.5)
+        enter = (0.0, 0.3, width * float(rng.uniform(0.55, 0.65)), height * 0.5)
+    cross = None
+    if crossing:
+        scale = height * float(rng.uniform(1.2, 1.5)) / side
+        path = (0.0, height * 0.03, 2.0, 0.0, float(rng.uniform(0, 6.3)))
+        cross = (float(rng.uniform(2.5, 4.0)), float(rng.uniform(1.0, 1.6)), float(rng.uniform(0, 2.5)),
+                 float(rng.choice([-1.0, 1.0])), height * float(rng.uniform(0.4, 0.65)))
     rgba = np.dstack([patch * alpha[..., None], alpha]).astype(np.float32)
     spin_amp = math.radians(float(rng.uniform(5, 25)))
     return _Object(rgba, scale, path, (float(rng.uniform(-0.3, 0.3)), spin_amp, float(rng.uniform(3, 7))),
-                   (float(rng.uniform(0.05, 0.15)), float(rng.uniform(3, 6))), enter)
+                   (float(rng.uniform(0.05, 0.15)), float(rng.uniform(3, 6))), enter, cross)
 
 
 def _pillars_alpha(shape, rng: np.random.Generator, count: int, width_px: float) -> np.ndarray:
@@ -219,14 +240,15 @@ class Scene:
         rng = np.random.default_rng([spec.seed, 1])
         w, h = spec.width, spec.height
         self.background = read_photo(str(images / spec.background))
-        self.camera = _make_camera(self.background.shape, w, h, rng)
+        self.camera = _make_camera(self.background.shape, w, h, rng, amount=spec.camera)
         self.objects: List[_Object] = []
         for i, path in enumerate(spec.objects):
             tint = spec.entering if (i == 0 and spec.entering) else None
-            obj = _make_object(read_photo(str(images / path)), w, h, rng, tint)
+            crossing = spec.crossing and i == len(spec.objects) - 1
+            obj = _make_object(read_photo(str(images / path)), w, h, rng, tint, crossing)
             if obj.enter is not None:
                 duration = spec.frames / spec.fps
-                obj.enter = (duration * float(rng.uniform(0.38, 0.46)), 1.0, obj.enter[2], obj.enter[3])
+                obj.enter = (duration * float(rng.uniform(0.38, 0.46)), obj.enter[1], obj.enter[2], obj.enter[3])
             self.objects.append(obj)
         self.layer = None
         if spec.layer:

@@ -304,7 +304,7 @@ def compare(path_a: Path, path_b: Path) -> int:
         return 1
     print(f"A = {path_a} ({a.get('tag')}, {' '.join(a.get('argv', []))})")
     print(f"B = {path_b} ({b.get('tag')}, {' '.join(b.get('argv', []))})\n")
-    header = ["case", "method", "kind", "target A -> B"] + [f"{f} (B-A)" for f in COMPARE_FIELDS[:-1]] + ["seconds B/A"]
+    header = ["case", "method", "kind", "target A -> B"] + [f"{f}: A B-A" for f in COMPARE_FIELDS[:-1]] + ["seconds B/A"]
     rows = []
     for key in common:
         ra, rb = index_a[key], index_b[key]
@@ -316,7 +316,7 @@ def compare(path_a: Path, path_b: Path) -> int:
                 line.append(f"{ra[f]:.3f} {d:+.3f}" if f != "gap_closed" else f"{ra[f]:+.0%} {d:+.0%}")
             else:
                 line.append("")
-        line.append(f"{rb['seconds'] / ra['seconds']:.2f}" if ra.get("seconds") and rb.get("seconds") else "")
+        line.append(f"{rb['seconds'] / ra['seconds']:.2f}" if ra.get("seconds", 0) > 0.05 and rb.get("seconds") else "")
         rows.append(line)
     print(text_table(header, rows))
     print()
@@ -345,6 +345,7 @@ def figures(results: List[Dict], methods: List[str], figures_dir: Path) -> List[
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     figures_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -375,6 +376,8 @@ def figures(results: List[Dict], methods: List[str], figures_dir: Path) -> List[
             ax2.bar(xs + i * width, vals, width, label=m)
         ax2.axhline(TARGETS["synthetic"]["ratio_max"], color="grey", linestyle="--", lw=1)
         ax2.set_yscale("log")
+        ax2.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.1f"))
+        ax2.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%.1f"))
         ax2.set_xticks(xs + 0.4 - width / 2, groups, rotation=45, ha="right", fontsize=8)
         ax2.set_title("mean E_warp / floor by flicker setting (target dashed)", fontsize=10)
         fig.tight_layout()
