@@ -38,7 +38,7 @@ PRESETS: Dict[str, Preset] = {p.name: p for p in (
                           "beats and rolling bands", {}),
     Preset("processed", "per-frame processed or generated video (colourised, dehazed, enhanced, styled): one "
                         "appearance for the whole shot, every appearance change is an artefact",
-           {"slow_changes": 0.0}),
+           {"appearance": "hold"}),
 )}
 
 
@@ -63,9 +63,13 @@ class AnalysisParams:
                          "windows that are blended without seams", 16, 1000)
     overlap: int = _param(24, "Window overlap", "frames shared by neighbouring atlas windows", 4, 200)
     atlas_steps: int = _param(240, "Atlas iterations", "optimisation steps per atlas window", 0, 5000)
-    slow_changes: float = _param(0.5, "Slow changes (s)", "time scale in seconds below which appearance changes "
-                                 "count as flicker; slower changes (exposure drift, lighting) are kept. "
-                                 "0 holds one appearance for the whole atlas window", 0.0, 30.0)
+    appearance: str = _param("adaptive", "Appearance", "what of the look's changes over the shot to keep: "
+                             "adaptive decides from the clip which changes are flicker and which are the scene's "
+                             "own (exposure drift, a light switched on); hold keeps one look for the whole shot "
+                             "(processed video); follow keeps changes slower than Slow changes",
+                             choices=("adaptive", "hold", "follow"))
+    slow_changes: float = _param(0.5, "Slow changes (s)", "with appearance=follow: time scale in seconds below "
+                                 "which changes of look count as flicker; slower changes are kept", 0.0, 30.0)
     cut_threshold: float = _param(0.5, "Cut sensitivity", "how different two frames must be to count as a "
                                   "hard cut (0: every frame is a cut, 1: never cut)", 0.0, 1.0)
     seed: int = _param(0, "Seed", "random seed of the atlas fit, for reproducible results", 0, 2**31 - 1)

@@ -1,8 +1,13 @@
 """The engine: frames in, analysis at working resolution, corrected frames out at full resolution.
 
-`Deflicker` holds the networks (loaded once) and runs jobs; a `ClipAnalysis` holds everything a clip
-needs for rendering (the deflickered frames at working resolution), so rendering any frame range or
-another strength never repeats the analysis. The CLI, the server and the benchmarks all call this.
+`Deflicker` holds the networks (loaded once) and runs jobs. The analysis reads the clip twice, streaming:
+pass one (`analysis.survey`) finds the shots and fits one atlas per window, keeping per shot only what is
+compact (the atlases and a few kilobytes of log gains a frame); the shot's look is then decided on all of it
+(`analysis.appearance`); pass two (`filtering.finalise`) turns every frame into its target, in order, holding
+a few dozen frames at a time. Memory therefore does not grow with the length of a shot, and the look of a
+frame is decided with the whole shot known. A `ClipAnalysis` keeps the targets (float16, working size), so
+rendering any frame range or another strength never repeats the analysis; `process` renders each frame as
+soon as its target exists and keeps nothing. The CLI, the server and the benchmarks all call this.
 """
 from __future__ import annotations
 
@@ -17,22 +22,21 @@ from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 import numpy as np
 import torch
 
-from .analysis.atlas import AtlasConfig, fit_atlas, follow_slow_changes
-from .analysis.flow import resize_flow, shot_flows, warp
-from .analysis.shots import detect_shots
-from .analysis.windows import blend_weights, shot_windows
+from .analysis import appearance
+from .analysis.atlas import AtlasConfig
+from .analysis.survey import ShotSurvey, survey
 from .config import AnalysisParams, RenderParams, as_dict, validate
 from .device import resolve_device
 from .errors import InputError
-from .filtering.anchor import anchor_to_atlas
-from .filtering.consolidate import consolidate
-from .io import (DEFAULT_RATE, FrameSource, atomic_file, check_output_path, from_working, open_sink, open_source, spool_frames,
-                 to_working)
+from .filtering.finalise import ShotFinaliser
+from .io import (DEFAULT_RATE, ClipInfo, FrameSource, atomic_file, check_output_path, from_working, open_sink,
+                 open_source, spool_frames, to_working, with_colorspace)
 from .progress import CancelToken, ProgressFn, check_cancel, no_progress
 from .transfer import apply_correction, downscale, fit_correction, working_shape
 
-ATLAS_SCALE = 0.5        # the atlas is fitted at half the working resolution: appearance is low-frequency
-NETWORK_BATCH = 4
+# Below this spread (log units, per cell) a shot's frame-to-atlas gains are what the atlas's own error makes of
+# a clean clip: nothing to correct there, so the target falls back to the frame.
+HARM_FLOOR = 0.02
 
 
 @dataclass
@@ -46,20 +50,25 @@ class ClipAnalysis:
     targets: np.ndarray                      # [N, h, w, 3] float16, working encoding
     params: Dict = field(default_factory=dict)
     stage_seconds: Dict[str, float] = field(default_factory=dict)
+    decisions: List[Dict] = field(default_factory=list)   # per shot: what the appearance model chose
 
-    VERSION = 1
+    VERSION = 2
 
     @property
     def nbytes(self) -> int:
         return int(self.targets.nbytes)
 
+    def target(self, index: int) -> np.ndarray:
+        return self.targets[index]
+
     def save(self, path: str | os.PathLike) -> None:
         """Write atomically as .npz (no pickle: a cache file can never execute code)."""
         path = Path(path)
         meta = {"version": self.VERSION, "count": self.count, "height": self.height, "width": self.width,
-                "shots": self.shots, "params": self.params, "stage_seconds": self.stage_seconds}
+                "shots": self.shots, "params": self.params, "stage_seconds": self.stage_seconds,
+                "decisions": self.decisions}
         with atomic_file(path) as handle:
-            np.savez(handle, targets=self.targets, meta=np.array(json.dumps(meta)))
+            np.savez(handle, targets=self.targets, meta=np.array(json.dumps(meta, default=float)))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "ClipAnalysis":
@@ -72,7 +81,7 @@ class ClipAnalysis:
         if meta.get("version") != cls.VERSION or targets.ndim != 4 or targets.shape[0] != meta["count"]:
             raise InputError(f"analysis file {path} is from another version or damaged; analyse again")
         return cls(meta["count"], meta["height"], meta["width"], [tuple(s) for s in meta["shots"]], targets,
-                   meta["params"], meta["stage_seconds"])
+                   meta["params"], meta["stage_seconds"], meta.get("decisions", []))
 
 
 @contextmanager
@@ -82,13 +91,29 @@ def _timed(seconds: Dict[str, float], stage: str):
     seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - start
 
 
-def _to_tensor(x: np.ndarray, device: torch.device) -> torch.Tensor:
-    x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-    return (x.permute(0, 3, 1, 2) if x.ndim == 4 else x[:, None]).to(device)
+def _working_frames(source: FrameSource, info: ClipInfo, shape: Tuple[int, int], start: int = 0,
+                    stop: Optional[int] = None) -> Iterator[np.ndarray]:
+    """The clip's frames [start, stop) at the working size, float16, checked against the announced count."""
+    stop = info.count if stop is None else stop
+    index = start - 1
+    for index, native in enumerate(source.frames(start, stop), start):
+        if index >= stop:
+            raise InputError(f"{info.path}: more frames than announced ({info.count})")
+        yield np.clip(downscale(to_working(native, info)[0], shape), -4.0, 4.0).astype(np.float16)
+    if index + 1 != stop:
+        raise InputError(f"{info.path}: expected {info.count} frames, could read only {index + 1}")
 
 
-def _to_numpy(x: torch.Tensor) -> np.ndarray:
-    return x.permute(0, 2, 3, 1).float().cpu().numpy()
+def decide_look(shot: ShotSurvey, params: AnalysisParams, fps: float) -> Tuple[np.ndarray, Optional[np.ndarray], Dict]:
+    """The shot's genuine change per frame and cell (log gains to keep), the do-no-harm gate and what was chosen."""
+    kept, decided = appearance.genuine_change(shot.series, params.appearance, params.slow_changes * fps)
+    if not params.use_atlas or shot.count < 2:
+        return kept, None, decided
+    level = appearance.flicker_level(shot.series, kept)
+    gate = appearance.harm_gate(level, HARM_FLOOR, shot.shape)
+    decided = dict(decided, flicker=float(np.median(level)), untouched=float(0.0 if gate is None else
+                                                                                  np.mean(gate <= 0.0)))
+    return kept, gate, decided
 
 
 class Deflicker:
@@ -104,123 +129,71 @@ class Deflicker:
 
     # --- analysis -------------------------------------------------------------------------------------
 
+    def targets(self, source: FrameSource, params: AnalysisParams = AnalysisParams(),
+                progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None,
+                seconds: Optional[Dict[str, float]] = None, decisions: Optional[List[Dict]] = None,
+                shots: Optional[List[Tuple[int, int]]] = None, chunk: Optional[int] = None,
+                ) -> Iterator[Tuple[int, np.ndarray]]:
+        """The streamed analysis: (frame index, float16 working-size target) for every frame, in order.
+
+        `seconds`, `decisions` and `shots`, when given, are filled as the passes go; `chunk` (frames
+        finalised at a time) is for tests that compare against the whole shot at once.
+        """
+        validate(params)
+        info = with_colorspace(source.info, params.colorspace)
+        shape = working_shape(info.height, info.width, params.working_size)
+        seconds = {} if seconds is None else seconds
+        fps = info.fps or float(DEFAULT_RATE)
+
+        def on_survey(done: float) -> None:
+            progress("survey", min(int(done), info.count), info.count)
+
+        with _timed(seconds, "survey"):
+            surveys = list(survey(_working_frames(source, info, shape), shape, params.window, params.overlap,
+                                  AtlasConfig(steps=params.atlas_steps), params.seed, params.cut_threshold,
+                                  self.device, on_survey, cancel, fit=params.use_atlas))
+        progress("survey", info.count, info.count)
+        if shots is not None:
+            shots[:] = [(s.start, s.stop) for s in surveys]
+        finalised = 0
+        for shot in surveys:
+            kept, gate, decided = decide_look(shot, params, fps)
+            if decisions is not None:
+                decisions.append(dict(decided, start=shot.start, stop=shot.stop))
+
+            def look(t: int, shot: ShotSurvey = shot, kept: np.ndarray = kept) -> Optional[np.ndarray]:
+                if not params.use_atlas:
+                    return None
+                return shot.atlas_frame(t) * appearance.gain_field(kept[t], shape)
+
+            def on_frame(t: int) -> None:
+                check_cancel(cancel)
+
+            extra = {} if chunk is None else {"chunk": chunk}
+            finaliser = ShotFinaliser(look, gate, shot.neutral, self.filter, self.refiner if params.refine else None,
+                                      params.consolidation, self.device, on_frame, **extra)
+            started = time.perf_counter()
+            for t, target in finaliser.run(_working_frames(source, info, shape, shot.start, shot.stop)):
+                seconds["finalise"] = seconds.get("finalise", 0.0) + time.perf_counter() - started
+                finalised += 1
+                progress("finalise", finalised, info.count)
+                yield shot.start + t, target
+                started = time.perf_counter()
+
     def analyse(self, source: FrameSource, params: AnalysisParams = AnalysisParams(),
                 progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None) -> ClipAnalysis:
-        """Shots, flow, atlas, filter and refinement at working resolution."""
+        """Every frame's target, kept for rendering any range later (the server's cached analysis)."""
         validate(params)
         info = source.info
         shape = working_shape(info.height, info.width, params.working_size)
         seconds: Dict[str, float] = {}
-
-        with _timed(seconds, "read"):
-            frames = np.empty((info.count, *shape, 3), np.float16)
-            i = -1
-            for i, native in enumerate(source.frames()):
-                check_cancel(cancel)
-                if i >= info.count:
-                    raise InputError(f"{info.path}: more frames than announced ({info.count})")
-                frames[i] = np.clip(downscale(to_working(native, info)[0], shape), -4.0, 4.0)
-                progress("read", i + 1, info.count)
-            if i + 1 != info.count:
-                raise InputError(f"{info.path}: expected {info.count} frames, could read only {i + 1}")
-
-        with _timed(seconds, "shots"):
-            shots = detect_shots(frames, params.cut_threshold)
-
-        targets = np.empty_like(frames)
-        done = {"flow": 0, "atlas": 0, "filter": 0, "refine": 0}
-        slow_sigma = params.slow_changes * (info.fps or float(DEFAULT_RATE))  # seconds -> frames
-        atlas_steps = params.atlas_steps * sum(len(shot_windows(a, b, params.window, params.overlap)) for a, b in shots)
-        for start, stop in shots:
-            shot = frames[start:stop]  # float16 view: stages convert what they need, a frame at a time
-            with _timed(seconds, "flow"):
-                def on_pair(t: int, base: int = done["flow"]) -> None:
-                    check_cancel(cancel)
-                    progress("flow", base + t + 1, info.count)
-                flows = shot_flows(shot, on_pair)
-                done["flow"] += stop - start
-            with _timed(seconds, "atlas"):
-                atlas_frames = self._atlas_frames(shot, flows, params, slow_sigma, progress, cancel, done, atlas_steps)
-            with _timed(seconds, "filter"):
-                filtered = self._filter(shot, atlas_frames, progress, cancel, done, info.count)
-            with _timed(seconds, "refine"):
-                refined = self._refine(filtered, flows, params, progress, cancel, done, info.count)
-                del filtered
-                consolidate(refined, flows, params.consolidation, out=targets[start:stop],
-                            on_frame=lambda t: check_cancel(cancel))
-        return ClipAnalysis(info.count, info.height, info.width, shots, targets, as_dict(params), seconds)
-
-    def _atlas_frames(self, shot: np.ndarray, flows, params: AnalysisParams, slow_sigma: float, progress,
-                      cancel, done, total) -> Optional[np.ndarray]:
-        if not params.use_atlas:
-            return None
-        count, h, w = shot.shape[:3]
-        small = (max(8, int(h * ATLAS_SCALE)), max(8, int(w * ATLAS_SCALE)))
-        shot_small = np.stack([downscale(f, small) for f in shot]).clip(0, 1)
-        fwd, bwd, mask_f, mask_b = flows
-        fwd_s = np.stack([resize_flow(f, small) for f in fwd]) if len(fwd) else fwd
-        bwd_s = np.stack([resize_flow(f, small) for f in bwd]) if len(bwd) else bwd
-        mf_s = np.stack([downscale(m, small) for m in mask_f]) if len(mask_f) else mask_f
-        mb_s = np.stack([downscale(m, small) for m in mask_b]) if len(mask_b) else mask_b
-        windows = shot_windows(0, count, params.window, params.overlap)
-        weights = blend_weights(windows, 0, count)
-        out = np.zeros((count, h, w, 3), np.float32)
-        config = AtlasConfig(steps=params.atlas_steps)
-        for k, (a, b) in enumerate(windows):
-            check_cancel(cancel)
-            def on_step(stage: str, step: int, steps: int, base: int = done["atlas"]) -> None:
-                progress("atlas", base + step, total)
-
-            atlas = fit_atlas(shot_small[a:b], fwd_s[a:b - 1], bwd_s[a:b - 1], mf_s[a:b - 1], mb_s[a:b - 1],
-                              config, seed=params.seed + a, progress=on_step, cancel=cancel)
-            out[a:b] += weights[k, a:b, None, None, None] * atlas.render((h, w))
-            done["atlas"] += config.steps
-        return follow_slow_changes(out, shot, slow_sigma, in_place=True)
-
-    @torch.no_grad()
-    def _filter(self, shot: np.ndarray, atlas_frames: Optional[np.ndarray], progress, cancel, done,
-                total) -> np.ndarray:
-        """Filtered float32 frames; they replace the atlas frames in their buffer (each is read once, first)."""
-        if atlas_frames is None:
-            done["filter"] += len(shot)
-            return shot.astype(np.float32)
-        out = atlas_frames
-        for s in range(0, len(shot), NETWORK_BATCH):
-            check_cancel(cancel)
-            batch = shot[s:s + NETWORK_BATCH].astype(np.float32)
-            frame = _to_tensor(batch.clip(0, 1), self.device)
-            atlas = _to_tensor(atlas_frames[s:s + NETWORK_BATCH], self.device)
-            filtered = _to_numpy(self.filter(frame, atlas))
-            # the networks see [0, 1]; values beyond (EXR highlights) keep the correction of their clipped value
-            corrected = batch + (filtered - batch.clip(0, 1))
-            for k, frame in enumerate(corrected):
-                out[s + k] = anchor_to_atlas(frame, atlas_frames[s + k])
-            done["filter"] += len(filtered)
-            progress("filter", done["filter"], total)
-        return out
-
-    @torch.no_grad()
-    def _refine(self, filtered: np.ndarray, flows, params: AnalysisParams, progress, cancel, done,
-                total) -> np.ndarray:
-        if not params.refine or len(filtered) < 2:
-            done["refine"] += len(filtered)
-            return filtered
-        _, bwd, _, mask_b = flows
-        out = np.empty_like(filtered)
-        out[0] = filtered[0]
-        for t in range(1, len(filtered)):
-            check_cancel(cancel)
-            to_prev = bwd[t - 1]  # flow from frame t to frame t-1
-            current = filtered[t].clip(0, 1)
-            inputs = [current, warp(filtered[t - 1].clip(0, 1), to_prev), warp(out[t - 1].clip(0, 1), to_prev)]
-            tensors = [_to_tensor(x[None], self.device) for x in inputs]
-            mask = _to_tensor(mask_b[t - 1][None], self.device)
-            refined = _to_numpy(self.refiner(*tensors, mask))[0]
-            out[t] = filtered[t] + (refined - current)
-            done["refine"] += 1
-            progress("refine", done["refine"], total)
-        done["refine"] += 1
-        return out
+        decisions: List[Dict] = []
+        shots: List[Tuple[int, int]] = []
+        targets = np.empty((info.count, *shape, 3), np.float16)
+        for index, target in self.targets(source, params, progress, cancel, seconds, decisions, shots):
+            targets[index] = target
+        return ClipAnalysis(info.count, info.height, info.width, shots, targets, as_dict(params), seconds,
+                            decisions)
 
     # --- rendering ------------------------------------------------------------------------------------
 
@@ -229,22 +202,17 @@ class Deflicker:
                cancel: Optional[CancelToken] = None) -> Iterator[Tuple[int, np.ndarray]]:
         """Yield (index, native frame) for [start, stop): full resolution, native dtype, alpha untouched."""
         validate(params)
-        info = source.info
+        info = with_colorspace(source.info, analysis.params.get("colorspace", ""))
         if (info.count, info.height, info.width) != (analysis.count, analysis.height, analysis.width):
             raise InputError(f"{info.path} does not match its analysis ({info.count} frames of "
                              f"{info.width}x{info.height} vs {analysis.count} of {analysis.width}x{analysis.height})")
         stop = info.count if stop is None else stop
         if not 0 <= start < stop <= info.count:
             raise InputError(f"frame range [{start}, {stop}) is outside the clip's 0..{info.count - 1}")
-        shape = analysis.targets.shape[1:3]
         for offset, native in enumerate(source.frames(start, stop)):
             check_cancel(cancel)
             index = start + offset
-            rgb, alpha = to_working(native, info)
-            small = np.clip(downscale(rgb, shape), -4.0, 4.0)
-            a, b = fit_correction(small, analysis.targets[index].astype(np.float32))
-            out = apply_correction(rgb, a, b, params.strength)
-            yield index, from_working(out, alpha, info)
+            yield index, correct_frame(native, analysis.target(index), info, params.strength)
             progress("render", offset + 1, stop - start)
 
     # --- whole jobs -----------------------------------------------------------------------------------
@@ -252,22 +220,62 @@ class Deflicker:
     def process(self, input_path: "str | FrameSource", output_path: str, analysis_params: AnalysisParams = AnalysisParams(),
                 render_params: RenderParams = RenderParams(), progress: ProgressFn = no_progress,
                 cancel: Optional[CancelToken] = None) -> ClipAnalysis:
-        """Deflicker a file, folder or pattern into another, atomically: a failure leaves no output."""
+        """Deflicker a file, folder or pattern into another, atomically: a failure leaves no output.
+
+        Each frame is rendered as soon as its target exists, so nothing of the clip is kept; the returned
+        ClipAnalysis carries the shots, timings and decisions but no targets.
+        """
+        validate(render_params)
         check_output_path(input_path, output_path)
-        with open_source(input_path) as source:
-            analysis = self.analyse(source, analysis_params, progress, cancel)
-            started = time.perf_counter()
-            with open_sink(output_path, source.info) as sink:
-                for _, frame in self.render(source, analysis, render_params, progress=progress, cancel=cancel):
-                    sink.write(frame)
-            analysis.stage_seconds["render"] = time.perf_counter() - started
-        return analysis
+        seconds: Dict[str, float] = {}
+        decisions: List[Dict] = []
+        shots: List[Tuple[int, int]] = []
+        with open_source(input_path, colorspace=analysis_params.colorspace) as source:
+            info = source.info
+            with open_sink(output_path, info) as sink, _render_reader(source) as reader:
+                natives = reader.frames()
+                rendered = 0.0
+
+                def survey_only(stage: str, done: int, total: int) -> None:
+                    if stage != "finalise":   # each frame is finalised and rendered at once: one bar, "render"
+                        progress(stage, done, total)
+
+                for index, target in self.targets(source, analysis_params, survey_only, cancel, seconds, decisions,
+                                                  shots):
+                    started = time.perf_counter()
+                    sink.write(correct_frame(next(natives), target, info, render_params.strength))
+                    rendered += time.perf_counter() - started
+                    progress("render", index + 1, info.count)
+            seconds["render"] = rendered
+        shape = working_shape(info.height, info.width, analysis_params.working_size)
+        return ClipAnalysis(info.count, info.height, info.width, shots, np.zeros((0, *shape, 3), np.float16),
+                            as_dict(analysis_params), seconds, decisions)
 
     def deflicker_frames(self, frames: Iterable[np.ndarray], analysis_params: AnalysisParams = AnalysisParams(),
                          render_params: RenderParams = RenderParams(), progress: ProgressFn = no_progress,
                          cancel: Optional[CancelToken] = None) -> Iterator[np.ndarray]:
         """Iterator of arrays in, deflickered arrays out, in order; frames wait on disk, not in RAM."""
+        validate(render_params)
         with spool_frames(frames) as source:
-            analysis = self.analyse(source, analysis_params, progress, cancel)
-            for _, frame in self.render(source, analysis, render_params, progress=progress, cancel=cancel):
-                yield frame
+            info = with_colorspace(source.info, analysis_params.colorspace)
+            for index, target in self.targets(source, analysis_params, progress, cancel):
+                yield correct_frame(source.read(index), target, info, render_params.strength)
+
+
+def correct_frame(native: np.ndarray, target: np.ndarray, info: ClipInfo, strength: float) -> np.ndarray:
+    """One full-resolution frame corrected towards its working-size target (see transfer.py)."""
+    rgb, alpha = to_working(native, info)
+    small = np.clip(downscale(rgb, target.shape[:2]), -4.0, 4.0)
+    a, b = fit_correction(small, target.astype(np.float32))
+    return from_working(apply_correction(rgb, a, b, strength), alpha, info)
+
+
+@contextmanager
+def _render_reader(source: FrameSource):
+    """A second reader for rendering while the analysis reads ahead: a video gets its own decoder (two
+    interleaved readers of one decoder would seek at every frame); frame files are read again as they are."""
+    if source.info.kind == "video" and source.info.path:
+        with open_source(source.info.path) as again:
+            yield again
+    else:
+        yield source

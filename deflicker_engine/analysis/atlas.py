@@ -7,7 +7,7 @@ The published atlas is a pair of MLPs fitted for 10,000 iterations on a GPU. Our
 Losses as in layered neural atlases: colour reconstruction (updates the texture only, so the mapping cannot
 chase flicker), gain-normalised image gradients (updates the mapping), flow consistency of mapped points,
 and rigidity of the residual grid. The texture starts as the average of the homography-warped frames,
-so a few hundred steps at low resolution suffice on a CPU. Frames re-rendered from the single atlas are
+so a few hundred steps at low resolution suffice on a CPU. The fit runs on any torch device. Frames re-rendered from the single atlas are
 temporally consistent but structurally flawed: the neural filter takes appearance from them, not structure.
 """
 from __future__ import annotations
@@ -94,34 +94,63 @@ def canvas_transforms(homs: np.ndarray, h: int, w: int, area_cap: float) -> tupl
 # --- the fitted atlas ---------------------------------------------------------------------------------
 
 class Atlas:
-    """Texture plus per-frame mapping; renders temporally consistent frames A_t at any size."""
+    """Texture plus per-frame mapping; renders temporally consistent frames A_t at any size.
 
-    def __init__(self, texture: torch.Tensor, base: torch.Tensor, residual: torch.Tensor):
-        self.texture = texture      # [1, 3, Hc, Wc]
-        self.base = base            # [T, h, w, 2] canvas pixels (homography part)
-        self.residual = residual    # [T, 2, gh, gw] canvas pixels
+    Compact on purpose (a texture, one homography and a coarse residual grid per frame), so a long shot can
+    keep every window's atlas: the dense base mapping is rebuilt from the homographies when needed.
+    """
+
+    def __init__(self, texture: torch.Tensor, to_canvas: torch.Tensor, residual: torch.Tensor, size: tuple):
+        self.texture = texture        # [1, 3, Hc, Wc]
+        self.to_canvas = to_canvas    # [T, 3, 3] frame pixel -> canvas pixel (homography part)
+        self.residual = residual      # [T, 2, gh, gw] canvas pixels
+        self.size = tuple(size)       # (h, w) of the frames it was fitted to
+
+    def __len__(self) -> int:
+        return int(self.to_canvas.shape[0])
+
+    @property
+    def device(self) -> torch.device:
+        return self.texture.device
+
+    def base(self, index: torch.Tensor) -> torch.Tensor:
+        """[B, h, w, 2] canvas coordinates of every pixel under the homographies of frames `index`."""
+        h, w = self.size
+        ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32, device=self.device),
+                                torch.arange(w, dtype=torch.float32, device=self.device), indexing="ij")
+        H = self.to_canvas[index].to(torch.float32)
+        p = torch.einsum("bij,hwj->bhwi", H[:, :2, :2], torch.stack([xs, ys], -1)) + H[:, None, None, :2, 2]
+        d = torch.einsum("bj,hwj->bhw", H[:, 2, :2], torch.stack([xs, ys], -1)) + H[:, None, None, 2, 2]
+        d = torch.where(d.abs() < 1e-6, torch.full_like(d, 1e-6), d)
+        return p / d[..., None]
 
     def mapping(self, index: torch.Tensor) -> torch.Tensor:
-        h, w = self.base.shape[1:3]
+        h, w = self.size
         res = F.interpolate(self.residual[index], size=(h, w), mode="bilinear", align_corners=True)
-        return self.base[index] + res.permute(0, 2, 3, 1)
+        return self.base(index) + res.permute(0, 2, 3, 1)
 
-    def render(self, size: Optional[tuple] = None) -> np.ndarray:
-        """All atlas frames as float32 [T, H, W, 3]; `size` = (H, W), default the fitting size."""
+    def render(self, size: Optional[tuple] = None, frames: Optional[Sequence[int]] = None) -> np.ndarray:
+        """Atlas frames as float32 [T, H, W, 3] (all, or the window-relative `frames`); `size` = (H, W),
+        default the fitting size."""
+        frames = list(range(len(self))) if frames is None else list(frames)
         with torch.no_grad():
-            frames = []
-            for start in range(0, self.base.shape[0], 16):
-                index = torch.arange(start, min(start + 16, self.base.shape[0]))
+            out = []
+            for start in range(0, len(frames), 16):
+                index = torch.as_tensor(frames[start:start + 16], device=self.device)
                 coords = self.mapping(index)
                 if size is not None and tuple(size) != tuple(coords.shape[1:3]):
-                    coords = F.interpolate(coords.permute(0, 3, 1, 2), size=size, mode="bilinear",
+                    coords = F.interpolate(coords.permute(0, 3, 1, 2), size=tuple(size), mode="bilinear",
                                            align_corners=True).permute(0, 2, 3, 1)
-                frames.append(_sample(self.texture, coords).permute(0, 2, 3, 1))
-            return torch.cat(frames).clamp(0, 1).numpy()
+                out.append(_sample(self.texture, coords).permute(0, 2, 3, 1).clamp(0, 1).cpu())
+            if not out:
+                h, w = size or self.size
+                return np.zeros((0, h, w, 3), np.float32)
+            return torch.cat(out).numpy()
 
 
 def _normalise(coords: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    scale = torch.tensor([2.0 / max(width - 1, 1), 2.0 / max(height - 1, 1)], dtype=coords.dtype)
+    scale = torch.tensor([2.0 / max(width - 1, 1), 2.0 / max(height - 1, 1)], dtype=coords.dtype,
+                         device=coords.device)
     return coords * scale - 1.0
 
 
@@ -163,25 +192,26 @@ def _gain_free(x: torch.Tensor) -> torch.Tensor:
 
 def fit_atlas(frames: np.ndarray, fwd: np.ndarray, bwd: np.ndarray, mask_fwd: np.ndarray, mask_bwd: np.ndarray,
               config: AtlasConfig = AtlasConfig(), seed: int = 0, progress: ProgressFn = no_progress,
-              cancel: Optional[CancelToken] = None, stage: str = "atlas") -> Atlas:
-    """Fit one atlas to a window of frames.
+              cancel: Optional[CancelToken] = None, stage: str = "atlas",
+              device: Optional[torch.device] = None) -> Atlas:
+    """Fit one atlas to a window of frames, on `device` (default the CPU).
 
     frames [T,h,w,3] float32; fwd/bwd [T-1,h,w,2] flows t->t+1 / t+1->t; masks [T-1,h,w] reliability.
     """
+    device = torch.device("cpu") if device is None else device
     count, h, w = frames.shape[:3]
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     pair_h = [pair_homography(fwd[t], mask_fwd[t], seed=seed + t) for t in range(count - 1)]
     to_canvas, canvas = canvas_transforms(chain_homographies(pair_h, count // 2), h, w, config.canvas_area)
-    base = np.stack([_apply_h(H, _grid(h, w)) for H in to_canvas]).astype(np.float32)
-    init = torch.from_numpy(_initial_texture(frames, to_canvas, canvas)).permute(2, 0, 1)[None]
+    init = torch.from_numpy(_initial_texture(frames, to_canvas, canvas)).permute(2, 0, 1)[None].to(device)
 
-    levels = [init.clone()] + [torch.zeros(1, 3, max(2, canvas[0] >> l), max(2, canvas[1] >> l))
+    levels = [init.clone()] + [torch.zeros(1, 3, max(2, canvas[0] >> l), max(2, canvas[1] >> l), device=device)
                                for l in range(1, config.levels)]
     for level in levels:
         level.requires_grad_(True)
-    residual = torch.zeros(count, 2, *config.grid, requires_grad=True)
-    atlas = Atlas(init, torch.from_numpy(base), residual)
+    residual = torch.zeros(count, 2, *config.grid, device=device, requires_grad=True)
+    atlas = Atlas(init, torch.from_numpy(to_canvas).to(device=device, dtype=torch.float64), residual, (h, w))
 
     def texture() -> torch.Tensor:
         return sum(F.interpolate(l, size=canvas, mode="bilinear", align_corners=True) if i else l
@@ -192,10 +222,12 @@ def fit_atlas(frames: np.ndarray, fwd: np.ndarray, bwd: np.ndarray, mask_fwd: np
         atlas.residual = residual.detach()
         return atlas
 
-    images = torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous()
-    grid_px = torch.from_numpy(_grid(h, w))
-    flows_f, flows_b = torch.from_numpy(fwd), torch.from_numpy(bwd)
-    masks_f, masks_b = torch.from_numpy(mask_fwd)[:, None], torch.from_numpy(mask_bwd)[:, None]
+    images = torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32)).permute(0, 3, 1, 2).contiguous().to(device)
+    grid_px = torch.from_numpy(_grid(h, w)).to(device)
+    flows_f = torch.from_numpy(np.ascontiguousarray(fwd, dtype=np.float32)).to(device)
+    flows_b = torch.from_numpy(np.ascontiguousarray(bwd, dtype=np.float32)).to(device)
+    masks_f = torch.from_numpy(np.ascontiguousarray(mask_fwd, dtype=np.float32))[:, None].to(device)
+    masks_b = torch.from_numpy(np.ascontiguousarray(mask_bwd, dtype=np.float32))[:, None].to(device)
     optimiser = torch.optim.Adam([{"params": levels, "lr": config.lr_texture},
                                   {"params": [residual], "lr": config.lr_residual}])
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.steps, eta_min=0.1 * config.lr_texture)
@@ -203,7 +235,7 @@ def fit_atlas(frames: np.ndarray, fwd: np.ndarray, bwd: np.ndarray, mask_fwd: np
 
     for step in range(config.steps):
         check_cancel(cancel)
-        starts = torch.from_numpy(rng.choice(count - 1, size=pairs, replace=False))
+        starts = torch.from_numpy(rng.choice(count - 1, size=pairs, replace=False)).to(device)
         index = torch.cat([starts, starts + 1])
         tex = texture()
         coords = atlas.mapping(index)
@@ -238,41 +270,3 @@ def fit_atlas(frames: np.ndarray, fwd: np.ndarray, bwd: np.ndarray, mask_fwd: np
     atlas.texture = texture().detach().clamp(0, 1)
     atlas.residual = residual.detach()
     return atlas
-
-
-# --- slow changes -------------------------------------------------------------------------------------
-
-def temporal_gaussian(values: np.ndarray, sigma_frames: float) -> np.ndarray:
-    """Gaussian smoothing along axis 0 that renormalises at the ends instead of repeating the end frames:
-    a repeated first frame would weigh half of frame 0's average and pass its flicker straight through."""
-    count = len(values)
-    times = np.arange(count)
-    weights = np.exp(-0.5 * ((times[:, None] - times[None, :]) / sigma_frames) ** 2)
-    weights /= weights.sum(axis=1, keepdims=True)
-    return np.tensordot(weights, values, axes=(1, 0)).astype(values.dtype)
-
-
-def follow_slow_changes(atlas_frames: np.ndarray, frames: np.ndarray, sigma_frames: float,
-                        cells: int = 12, in_place: bool = False) -> np.ndarray:
-    """Let the atlas follow genuine slow changes (exposure drift, a cloud passing) but not flicker.
-
-    A single atlas holds one appearance per scene point for the whole window, which also removes real
-    changes and mixes colours where parallax breaks the mapping. The per-frame gain between frame and
-    atlas, on a coarse grid (`cells` across the long side), is flicker plus those changes; smoothing it
-    over time with a Gaussian of `sigma_frames` keeps the changes and averages the flicker away.
-    `in_place` scales float32 `atlas_frames` itself (no second copy of a long shot).
-    """
-    count, h, w = atlas_frames.shape[:3]
-    if sigma_frames <= 0 or count < 2:
-        return atlas_frames
-    out = atlas_frames if in_place else atlas_frames.astype(np.float32)
-    grid = (max(2, round(cells * h / max(h, w))), max(2, round(cells * w / max(h, w))))
-    coarse = lambda x: cv2.resize(np.clip(x, 0, None).astype(np.float32), (grid[1], grid[0]),
-                                  interpolation=cv2.INTER_AREA)
-    log_gain = np.stack([np.log(coarse(f) + 0.02) - np.log(coarse(a) + 0.02)
-                         for f, a in zip(frames, atlas_frames)])
-    log_gain = np.clip(log_gain, -1.0, 1.0)
-    smooth = temporal_gaussian(log_gain, sigma_frames)
-    for t, g in enumerate(smooth):
-        out[t] *= np.exp(cv2.resize(g.astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC))
-    return out

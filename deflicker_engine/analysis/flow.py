@@ -65,6 +65,14 @@ def consistency_mask(fwd: np.ndarray, bwd: np.ndarray, alpha: float = 0.01, beta
     return ((lhs < rhs) & inside).astype(np.float32)
 
 
+def pair_flows(gray_a: np.ndarray, gray_b: np.ndarray, engine=None) -> tuple:
+    """Flow a->b, b->a and their reliability masks (uint8 0/1) for two normalised gray frames."""
+    engine = engine or make_flow_engine()
+    fwd = compute_flow(gray_a, gray_b, engine)
+    bwd = compute_flow(gray_b, gray_a, engine)
+    return (fwd, bwd, consistency_mask(fwd, bwd).astype(np.uint8), consistency_mask(bwd, fwd).astype(np.uint8))
+
+
 def shot_flows(frames: np.ndarray, on_pair=None) -> tuple:
     """Forward/backward flow and reliability masks between consecutive frames.
 
@@ -80,10 +88,7 @@ def shot_flows(frames: np.ndarray, on_pair=None) -> tuple:
     mask_f = np.zeros((n, h, w), np.uint8)  # 0/1: a quarter of the memory of float
     mask_b = np.zeros_like(mask_f)
     for t in range(n):
-        fwd[t] = compute_flow(gray[t], gray[t + 1], engine)
-        bwd[t] = compute_flow(gray[t + 1], gray[t], engine)
-        mask_f[t] = consistency_mask(fwd[t], bwd[t])
-        mask_b[t] = consistency_mask(bwd[t], fwd[t])
+        fwd[t], bwd[t], mask_f[t], mask_b[t] = pair_flows(gray[t], gray[t + 1], engine)
         if on_pair is not None:
             on_pair(t)
     return fwd, bwd, mask_f, mask_b

@@ -71,10 +71,10 @@ def test_still_indices_spread_over_the_clip():
 
 def test_parameters_show_the_preset_its_values_and_the_defaults():
     analysis, render, other = split_params({"preset": "processed", "strength": 0.5, "from_a_newer_server": 1})
-    assert analysis["preset"] == "processed" and analysis["slow_changes"] == 0.0      # the preset's own value
+    assert analysis["preset"] == "processed" and analysis["appearance"] == "hold"      # the preset's own value
     assert analysis["working_size"] == 448 and render == {"strength": 0.5}
     assert other == {"from_a_newer_server": 1}
-    assert split_params({"preset": "processed", "slow_changes": 2.0})[0]["slow_changes"] == 2.0  # explicit wins
+    assert split_params({"preset": "processed", "appearance": "follow"})[0]["appearance"] == "follow"  # explicit wins
 
 
 def test_chart_has_one_polyline_per_series_with_a_point_per_frame():

@@ -161,7 +161,7 @@ def test_report_beside_the_output(tmp_path):
                        *FAST)
     assert result.returncode == 0, result.stderr
     text = report.read_text()
-    assert 'id="preset">timelapse<' in text and 'id="luma-curves"' in text and "<td>atlas</td>" in text
+    assert 'id="preset">timelapse<' in text and 'id="luma-curves"' in text and "<td>survey</td>" in text
 
 
 def test_report_path_is_checked_before_any_work(tmp_path):

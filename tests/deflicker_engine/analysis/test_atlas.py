@@ -38,31 +38,3 @@ def test_atlas_renders_at_another_size_and_handles_single_frames():
     atlas = fit_atlas(clip, empty, empty, masks, masks, AtlasConfig(steps=10))
     assert atlas.render((64, 80)).shape == (1, 64, 80, 3)
     assert np.abs(atlas.render()[0] - clip[0]).mean() < 0.02
-
-
-def test_slow_changes_are_followed_and_flicker_is_not():
-    from deflicker_engine.analysis.atlas import follow_slow_changes
-
-    base = textured_scene(1, 24, 32)[0]
-    count = 48
-    drift = np.linspace(0.8, 1.2, count, dtype=np.float32)           # genuine exposure drift
-    rng = np.random.default_rng(0)
-    fast = np.exp(rng.normal(0, 0.15, count)).astype(np.float32)     # per-frame flicker
-    truth = np.stack([base * d for d in drift])
-    frames = np.stack([base * d * f for d, f in zip(drift, fast)])
-    atlas = np.stack([base * drift.mean()] * count)                  # one appearance for the whole window
-    followed = follow_slow_changes(atlas, frames, sigma_frames=6)
-    assert np.abs(followed - truth).mean() < 0.5 * np.abs(atlas - truth).mean()
-    jitter = lambda x: np.abs(np.diff(x.mean(axis=(1, 2, 3)))).mean()
-    assert jitter(followed) < 0.3 * jitter(frames)
-    assert follow_slow_changes(atlas, frames, 0) is atlas
-
-
-def test_slow_change_smoothing_does_not_let_the_end_frames_flicker_through():
-    from deflicker_engine.analysis.atlas import temporal_gaussian
-    values = np.zeros((40, 2, 2), np.float32)
-    values[0] = 1.0                                   # one flickering first frame
-    smooth = temporal_gaussian(values, 12.0)
-    assert smooth[0].max() < 0.1                      # repeating frame 0 at the edge would leave about 0.5
-    ramp = np.linspace(0, 1, 40, dtype=np.float32)[:, None, None] * np.ones((1, 2, 2), np.float32)
-    assert np.abs(temporal_gaussian(ramp, 3.0) - ramp)[10:-10].max() < 1e-3   # real slow changes are kept

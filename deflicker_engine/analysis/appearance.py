@@ -1,0 +1,177 @@
+"""Whole-shot appearance: which part of each frame's look is flicker, which part is the scene's own change.
+
+The atlas is one consistent picture per window. Frame against atlas frame, cell by cell on a coarse grid
+(robust medians of the log ratio, so moving objects the atlas cannot hold get little say), leaves flicker
+plus genuine change (exposure, a light switched on, a cloud) plus the atlas's own slow error. These
+per-frame cell gains are tiny (a few kilobytes a frame), so the whole shot's series is kept however long
+the shot is, and the decision of what is flicker is taken on all of it at once:
+
+  hold      one appearance for the whole shot: every change of look is an artefact (processed video);
+  follow    changes slower than a fixed time scale are kept (the Gaussian of earlier versions);
+  adaptive  the time scale is chosen from the clip itself, separately for the frame-wide part of the
+            series and for what is left cell by cell (see `adaptive_trend`).
+
+Neighbouring atlas windows are brought to one appearance through their overlap (`window_offset`), so
+the series of a long shot is measured against a single reference.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import cv2
+import numpy as np
+
+GRID_CELLS = 12     # cells across the long side: flicker fields and lighting are smooth at this scale
+EPS = 0.02          # keeps log ratios of near-black pixels tame
+LIMIT = 1.0         # log gains beyond +-1 are failures of the atlas, not appearance
+
+
+def grid_shape(height: int, width: int, cells: int = GRID_CELLS) -> Tuple[int, int]:
+    """(rows, cols) of the cell grid for a frame of that size, cells roughly square."""
+    long_side = max(height, width)
+    return max(2, round(cells * height / long_side)), max(2, round(cells * width / long_side))
+
+
+def cell_medians(values: np.ndarray, grid: Tuple[int, int]) -> np.ndarray:
+    """Median of each cell of an H x W x C array (rows and columns beyond a whole cell are left out)."""
+    gh, gw = grid
+    h, w = values.shape[:2]
+    ch, cw = max(1, h // gh), max(1, w // gw)
+    y0, x0 = (h - ch * gh) // 2, (w - cw * gw) // 2
+    blocks = values[y0:y0 + ch * gh, x0:x0 + cw * gw].reshape(gh, ch, gw, cw, -1)
+    return np.median(blocks.transpose(0, 2, 4, 1, 3).reshape(gh, gw, -1, ch * cw), axis=-1).astype(np.float32)
+
+
+def log_ratio(frame: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    return (np.log(np.clip(frame.astype(np.float32, copy=False), 0, None) + EPS)
+            - np.log(np.clip(reference.astype(np.float32, copy=False), 0, None) + EPS))
+
+
+def measure(frame: np.ndarray, atlas_frame: np.ndarray, grid: Tuple[int, int]) -> np.ndarray:
+    """[rows, cols, 3] robust log gain of a frame against its atlas frame."""
+    return np.clip(cell_medians(log_ratio(frame, atlas_frame), grid), -LIMIT, LIMIT)
+
+
+def window_offset(previous: np.ndarray, current: np.ndarray, grid: Tuple[int, int]) -> np.ndarray:
+    """[rows, cols, 3] log gain taking the current window's atlas frames to the previous window's look,
+    from the frames both render (the overlap)."""
+    if len(previous) == 0:
+        return np.zeros((*grid, 3), np.float32)
+    per_frame = np.stack([measure(p, c, grid) for p, c in zip(previous, current)])
+    return np.median(per_frame, axis=0).astype(np.float32)
+
+
+def gain_field(cells: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
+    """A smooth H x W x 3 field of multiplicative gains from [rows, cols, 3] log gains."""
+    h, w = shape
+    return np.exp(cv2.resize(cells.astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC))
+
+
+# ----------------------------------------------------------------------------------------- estimators
+
+def temporal_gaussian(values: np.ndarray, sigma_frames: float) -> np.ndarray:
+    """Gaussian smoothing along axis 0 that renormalises at the ends instead of repeating the end frames:
+    a repeated first frame would weigh half of frame 0's average and pass its flicker straight through."""
+    count = len(values)
+    if sigma_frames <= 0 or count < 2:
+        return values.astype(np.float32)
+    times = np.arange(count)
+    out = np.empty(values.shape, np.float32)
+    radius = int(np.ceil(4 * sigma_frames))
+    for t in range(count):  # banded: long shots never build a T x T weight matrix
+        lo, hi = max(0, t - radius), min(count, t + radius + 1)
+        w = np.exp(-0.5 * ((times[lo:hi] - t) / sigma_frames) ** 2)
+        out[t] = np.tensordot(w / w.sum(), values[lo:hi], axes=(0, 0))
+    return out
+
+
+def hold(values: np.ndarray) -> np.ndarray:
+    """One level per series for the whole shot (the median: a few wild frames do not move it)."""
+    return np.broadcast_to(np.median(values, axis=0, keepdims=True), values.shape).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class AdaptiveConfig:
+    """The data-driven smoother's search space (in frames)."""
+
+    scales: Tuple[float, ...] = (3.0, 6.0, 12.0, 24.0, 48.0, 96.0, 192.0)
+    gap: int = 12               # frames left out around each predicted frame: flicker correlates over W frames
+    local_floor: float = 12.0   # cell-by-cell changes are never followed faster than this
+
+
+def _leave_out_error(values: np.ndarray, sigma: float, gap: int) -> float:
+    """Mean squared error of predicting each frame from the Gaussian-weighted others, leaving out the frames
+    within `gap`: flicker that lasts W frames then cannot predict itself (gap >= W), the scene's slow
+    change can. A scale smaller than the gap predicts from the nearest frames beyond it."""
+    count = len(values)
+    flat = values.reshape(count, -1).astype(np.float64)
+    times = np.arange(count)
+    error = 0.0
+    for t in range(count):
+        distance = np.abs(times - t).astype(np.float64)
+        # weights relative to the nearest usable frame, so a small scale does not underflow to nothing
+        logw = -0.5 * (distance / sigma) ** 2 + 0.5 * ((gap + 1) / sigma) ** 2
+        w = np.exp(np.minimum(logw, 0.0))
+        w[distance <= gap] = 0.0
+        prediction = w @ flat / max(w.sum(), 1e-12)
+        error += float(np.mean((flat[t] - prediction) ** 2))
+    return error / count
+
+
+def choose_scale(values: np.ndarray, config: AdaptiveConfig = AdaptiveConfig(), floor: float = 0.0) -> float:
+    """The smoothing scale (frames) under which the series best predicts itself from frames it does not
+    share flicker with; the whole shot (hold) is a candidate too (returned as inf)."""
+    count = len(values)
+    gap = min(config.gap, max(1, count // 6))
+    candidates = [s for s in config.scales if s >= floor and s < count] + [float("inf")]
+    scores = []
+    for sigma in candidates:
+        scores.append(_leave_out_error(values, min(sigma, 1e6), gap))
+    return candidates[int(np.argmin(scores))]
+
+
+def smooth(values: np.ndarray, sigma: float) -> np.ndarray:
+    return hold(values) if not np.isfinite(sigma) else temporal_gaussian(values, sigma)
+
+
+def adaptive_trend(series: np.ndarray, config: AdaptiveConfig = AdaptiveConfig()) -> Tuple[np.ndarray, dict]:
+    """The genuine part of [T, rows, cols, 3] log gains: frame-wide and cell-by-cell parts each smoothed at
+    the scale the clip itself supports best."""
+    frame_wide = series.mean(axis=(1, 2), keepdims=True)
+    local = series - frame_wide
+    sigma_global = choose_scale(frame_wide, config)
+    sigma_local = choose_scale(local, config, floor=config.local_floor)
+    trend = smooth(frame_wide, sigma_global) + smooth(local, sigma_local)
+    return trend.astype(np.float32), {"global_frames": sigma_global, "local_frames": sigma_local}
+
+
+def genuine_change(series: np.ndarray, mode: str, slow_frames: float,
+                   config: AdaptiveConfig = AdaptiveConfig()) -> Tuple[np.ndarray, dict]:
+    """[T, rows, cols, 3] log gains -> the part to keep (same shape) and what was decided."""
+    if len(series) < 2:
+        return series.astype(np.float32), {"mode": mode}
+    if mode == "hold":
+        return hold(series), {"mode": mode}
+    if mode == "follow":
+        return smooth(series, slow_frames if slow_frames > 0 else float("inf")), {"mode": mode,
+                                                                                  "frames": slow_frames}
+    trend, chosen = adaptive_trend(series, config)
+    return trend, dict(chosen, mode=mode)
+
+
+def flicker_level(series: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """[rows, cols] how strongly each cell flickers: the robust spread of what is removed, max over channels."""
+    removed = series - kept
+    spread = 1.4826 * np.median(np.abs(removed - np.median(removed, axis=0)), axis=0)
+    return spread.max(axis=-1).astype(np.float32)
+
+
+def harm_gate(level: np.ndarray, floor: float, shape: Tuple[int, int]) -> Optional[np.ndarray]:
+    """H x W x 1 share of the correction to apply: 0 where a cell flickers no more than the atlas's own error
+    explains (`floor`), 1 from twice that; None when every cell is fully corrected."""
+    gate = np.clip(level / max(floor, 1e-6) - 1.0, 0.0, 1.0)
+    if gate.min() >= 1.0:
+        return None
+    h, w = shape
+    return np.clip(cv2.resize(gate.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR), 0, 1)[..., None]

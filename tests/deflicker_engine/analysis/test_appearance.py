@@ -1,0 +1,72 @@
+"""The whole-shot appearance model: measuring frame against atlas, and what of the look to keep."""
+import numpy as np
+import pytest
+
+from deflicker_engine.analysis import appearance as ap
+from tests.conftest import textured_scene
+
+
+def _window_flicker(count, window, cells, sigma, seed=0):
+    rng = np.random.default_rng(seed)
+    draws = rng.normal(0, sigma, (count // window + 1, *cells, 3)).astype(np.float32)
+    return draws[np.arange(count) // window]
+
+
+def test_smoothing_renormalises_at_the_ends_and_keeps_slow_changes():
+    values = np.zeros((40, 2, 2), np.float32)
+    values[0] = 1.0                                   # one flickering first frame
+    assert ap.temporal_gaussian(values, 12.0)[0].max() < 0.1   # repeating frame 0 at the edge would leave ~0.5
+    ramp = np.linspace(0, 1, 40, dtype=np.float32)[:, None, None] * np.ones((1, 2, 2), np.float32)
+    assert np.abs(ap.temporal_gaussian(ramp, 3.0) - ramp)[10:-10].max() < 1e-3
+
+
+def test_a_frame_against_its_atlas_measures_the_gain_field_and_ignores_a_small_moving_object():
+    atlas = textured_scene(1, 96, 128, seed=3)[0]
+    grid = ap.grid_shape(96, 128)
+    yy, xx = np.mgrid[0:96, 0:128].astype(np.float32)
+    log_field = np.stack([0.3 * xx / 128, -0.2 * yy / 96, 0.1 * (xx + yy) / 224], -1)
+    frame = atlas * np.exp(log_field)
+    frame[40:45, 50:55] = 1.0                          # smaller than half a cell: the median ignores it
+    measured = ap.measure(frame, atlas, grid)
+    assert np.abs(measured - ap.cell_medians(log_field, grid)).max() < 0.02
+
+
+def test_hold_keeps_one_level_and_follow_is_a_fixed_scale():
+    series = _window_flicker(60, 3, (2, 3), 0.2) + 0.1
+    held, chosen = ap.genuine_change(series, "hold", 12.0)
+    assert chosen["mode"] == "hold" and np.ptp(held, axis=0).max() == 0
+    followed, _ = ap.genuine_change(series, "follow", 12.0)
+    assert np.allclose(followed, ap.temporal_gaussian(series, 12.0))
+
+
+@pytest.mark.parametrize("window", [1, 3, 10])
+def test_adaptive_removes_stationary_flicker_at_any_window(window):
+    flicker = _window_flicker(240, window, (4, 6), 0.2, seed=window)
+    kept, chosen = ap.genuine_change(flicker, "adaptive", 12.0)
+    residual = kept - flicker.mean(axis=0, keepdims=True)
+    assert np.sqrt(np.mean(residual ** 2)) < 0.35 * np.sqrt(np.mean((flicker - flicker.mean(0)) ** 2)), chosen
+
+
+def test_adaptive_keeps_a_genuine_step_and_a_ramp():
+    count = 120
+    t = np.arange(count, dtype=np.float32)[:, None, None, None]
+    flicker = _window_flicker(count, 1, (4, 6), 0.15, seed=5)
+    for change in (np.where(t >= 60, 0.4, 0.0), np.clip((t - 30) / 48, 0, 1) * 0.5):
+        change = np.broadcast_to(change, flicker.shape).astype(np.float32)
+        kept, chosen = ap.genuine_change(flicker + change, "adaptive", 12.0)
+        error = np.abs(kept - change - flicker.mean(0, keepdims=True)).mean()
+        assert error < 0.5 * np.abs(ap.hold(flicker + change) - change).mean(), chosen
+
+
+def test_the_gate_leaves_quiet_cells_alone_and_is_none_when_everything_flickers():
+    level = np.array([[0.005, 0.2], [0.03, 0.5]], np.float32)
+    gate = ap.harm_gate(level, 0.02, (20, 20))
+    assert gate.shape == (20, 20, 1) and gate[2, 2, 0] == 0.0 and gate[-3, -3, 0] == 1.0
+    assert ap.harm_gate(np.full((2, 2), 0.3, np.float32), 0.02, (8, 8)) is None
+
+
+def test_window_offset_is_the_gain_between_two_renders_of_the_same_frames():
+    frames = textured_scene(4, 48, 64, seed=2)
+    grid = ap.grid_shape(48, 64)
+    offset = ap.window_offset(frames * 1.25, frames, grid)
+    assert np.allclose(offset, np.log(1.25), atol=0.02)

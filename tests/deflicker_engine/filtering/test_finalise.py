@@ -1,0 +1,40 @@
+"""Pass two: targets streamed chunk by chunk equal the whole shot at once; the gate and neutrality hold."""
+import numpy as np
+import pytest
+import torch
+
+from deflicker_engine import Deflicker
+from deflicker_engine.filtering.finalise import ShotFinaliser
+from tests.conftest import flicker, textured_scene
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return Deflicker(device="cpu")
+
+
+def _targets(engine, frames, looks, chunk, gate=None, neutral=False):
+    finaliser = ShotFinaliser(lambda t: looks[t], gate, neutral, engine.filter, engine.refiner, 0.8,
+                              torch.device("cpu"), chunk=chunk)
+    out = list(finaliser.run(iter(frames)))
+    assert [t for t, _ in out] == list(range(len(frames)))
+    return np.stack([target for _, target in out]).astype(np.float32)
+
+
+def test_streamed_targets_equal_the_whole_shot_within_float16_rounding(engine):
+    clean = textured_scene(48, 32, 48, pan=0.7, seed=3)
+    frames = flicker(clean, amount=0.15)
+    streamed = _targets(engine, frames, clean, chunk=8)
+    whole = _targets(engine, frames, clean, chunk=10 ** 6)
+    assert np.abs(streamed - whole).max() < 1e-3
+    assert np.abs(whole - clean).mean() < 0.5 * np.abs(frames - clean).mean()
+
+
+def test_a_closed_gate_returns_the_frames_and_black_and_white_stays_neutral(engine):
+    clean = textured_scene(12, 24, 32, seed=4)
+    frames = flicker(clean)
+    closed = _targets(engine, frames, clean, chunk=8, gate=np.zeros((24, 32, 1), np.float32))
+    assert np.abs(closed - frames).max() < 1e-3
+    grey = frames.mean(axis=3, keepdims=True).repeat(3, axis=3)
+    neutral = _targets(engine, grey, clean, chunk=8, neutral=True)
+    assert np.array_equal(neutral[..., 0], neutral[..., 1]) and np.array_equal(neutral[..., 1], neutral[..., 2])
