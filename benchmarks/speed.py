@@ -7,7 +7,7 @@
 Each case runs the real command line (`python -m deflicker_engine.cli run IN -o OUT`) in a child process:
 wall time is the whole command (interpreter start, network loading, decode, analysis, render, encode);
 peak memory is the child's ru_maxrss, taken by a small launcher process (see PEAK_LAUNCHER); per-stage seconds come from the engine's own
-`analysis.stage_seconds`, read back through `--save-analysis`. Input clips are H.264 mp4s made once into
+`analysis.stage_seconds`, read back through `--timings`. Input clips are H.264 mp4s made once into
 --out/clips: the real bmx-trees clip when ../shared/data is present, otherwise generated scenes
 (examples/make_example.py) with synthetic flicker. Writes the `speed` section of docs/benchmarks.md.
 """
@@ -45,6 +45,19 @@ CASES = (
     Case("scene 1080p (memory)", 48, 1920, 1080, "scene"),
     Case("scene 1080p long (memory)", 300, 1920, 1080, "scene"),
 )
+# Long takes: one shot each, so time per frame and peak memory show whether either grows with the shot.
+LONG_TAKES = (
+    Case("1080p single shot 250", 250, 1920, 1080, "scene"),
+    Case("1080p single shot 1000", 1000, 1920, 1080, "scene"),
+    Case("1080p single shot 3000", 3000, 1920, 1080, "scene"),
+)
+# On an accelerator (issue 13): 1080p 100 frames, 4K 48 frames, 1080p 1,000 frames.
+GPU_CASES = (
+    Case("1080p 100", 100, 1920, 1080, "scene"),
+    Case("4K 48", 48, 3840, 2160, "scene"),
+    Case("1080p 1000", 1000, 1920, 1080, "scene"),
+)
+SETS = {"standard": CASES, "long": LONG_TAKES, "gpu": GPU_CASES}
 QUICK_CASES = (Case("scene 256x144 quick", 16, 256, 144, "scene"),)
 
 
@@ -84,11 +97,11 @@ PEAK_LAUNCHER = (
 def run_case(case: Case, clip: Path, out_dir: Path, device: str, extra: List[str]) -> Dict:
     """Run `deflicker run` on clip in a child process; wall time, peak RSS, stage seconds."""
     output = out_dir / f"out_{clip.name}"
-    analysis = out_dir / f"analysis_{clip.stem}.npz"
+    analysis = out_dir / f"timings_{clip.stem}.json"
     for stale in (output, analysis):
         stale.unlink(missing_ok=True)
     command = [sys.executable, "-m", "deflicker_engine.cli", "run", str(clip), "-o", str(output), "-q",
-               "--device", device, "--save-analysis", str(analysis), *extra]
+               "--device", device, "--timings", str(analysis), *extra]
     log_path = out_dir / f"log_{clip.stem}.txt"
     peak_path = out_dir / f"peak_{clip.stem}.txt"
     with open(log_path, "wb") as log_file:  # a file, not a pipe: a chatty child can never block on it
@@ -103,21 +116,29 @@ def run_case(case: Case, clip: Path, out_dir: Path, device: str, extra: List[str
     if child.returncode != 0:
         tail = log_path.read_text(errors="replace").strip()[-2000:]
         raise SystemExit(f"{case.name}: deflicker run failed ({child.returncode}):\n{tail}")
-    from deflicker_engine import ClipAnalysis
-
-    stages = dict(ClipAnalysis.load(analysis).stage_seconds)
+    timings = json.loads(analysis.read_text())
+    stages = dict(timings["stages"])
     analysis.unlink(missing_ok=True)
     output.unlink(missing_ok=True)
     stages["other"] = max(0.0, wall - sum(stages.values()))  # start-up, imports, network loading, saving
-    return dict(case=case.name, frames=case.frames, width=case.width, height=case.height, wall=wall,
-                fps=case.frames / wall, peak_rss_mb=peak_mb, stages=stages)
+    row = dict(case=case.name, frames=case.frames, width=case.width, height=case.height, wall=wall,
+               fps=case.frames / wall, peak_rss_mb=peak_mb, stages=stages)
+    if timings.get("device"):
+        row["device"] = timings["device"]
+    if timings.get("gpu_peak_mb") is not None:
+        row["gpu_peak_mb"] = timings["gpu_peak_mb"]
+    return row
 
 
 def tables(rows: List[Dict]):
     stages = list(dict.fromkeys(s for r in rows for s in r["stages"]))
-    header = ["case", "frames", "size", "wall s", "fps", "peak RSS MB"] + [f"{s} s" for s in stages]
+    gpu = any("gpu_peak_mb" in r for r in rows)
+    header = (["case", "frames", "size", "wall s", "fps", "s/frame", "peak RSS MB"] + (["peak GPU MB"] if gpu else [])
+              + [f"{s} s" for s in stages])
     table = [[r["case"], r["frames"], f"{r['width']}x{r['height']}", f"{r['wall']:.1f}", f"{r['fps']:.2f}",
-              f"{r['peak_rss_mb']:.0f}"] + [f"{r['stages'].get(s, 0.0):.1f}" for s in stages] for r in rows]
+              f"{r['wall'] / r['frames']:.3f}", f"{r['peak_rss_mb']:.0f}"]
+             + ([f"{r.get('gpu_peak_mb', float('nan')):.0f}"] if gpu else [])
+             + [f"{r['stages'].get(s, 0.0):.1f}" for s in stages] for r in rows]
     return header, table
 
 
@@ -126,13 +147,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda (passed to deflicker run)")
     parser.add_argument("--quick", action="store_true", help="one tiny case, to check the harness")
-    parser.add_argument("--cases", help="comma list of case numbers (1-5) to run; default all")
+    parser.add_argument("--set", choices=sorted(SETS), default="standard",
+                        help="standard (the five cases), long (one-shot 1080p takes of 250, 1000 and 3000 frames: "
+                             "seconds per frame and peak memory against length), gpu (the accelerator cases)")
+    parser.add_argument("--cases", help="comma list of case numbers (1-based, within the set) to run; default all")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "out",
                         help="work folder: input clips (kept) and speed.json")
     parser.add_argument("--no-docs", action="store_true", help="do not touch docs/benchmarks.md")
     parser.add_argument("extra", nargs=argparse.REMAINDER, help="after --: more options for deflicker run")
     args = parser.parse_args(argv)
-    cases = list(QUICK_CASES if args.quick else CASES)
+    cases = list(QUICK_CASES if args.quick else SETS[args.set])
     if args.cases:
         cases = [cases[int(i) - 1] for i in args.cases.split(",")]
     extra = [a for a in args.extra if a != "--"]
@@ -143,7 +167,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         log(f"{case.name}: {case.frames} frames ...")
         rows.append(run_case(case, clip, args.out, args.device, extra))
         r = rows[-1]
-        log(f"  {r['wall']:.1f}s, {r['fps']:.2f} fps, peak RSS {r['peak_rss_mb']:.0f} MB, stages "
+        log(f"  {r['wall']:.1f}s, {r['wall'] / r['frames']:.3f} s/frame, peak RSS {r['peak_rss_mb']:.0f} MB, stages "
             + ", ".join(f"{k} {v:.1f}s" for k, v in r["stages"].items()))
 
     header, table = tables(rows)
@@ -152,13 +176,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     (args.out / "speed.json").write_text(json.dumps({"argv": argv, "machine": machine_note(), "rows": rows}, indent=1))
     if not args.no_docs:
         body = "\n".join([
-            f"## Speed{' (quick smoke run)' if args.quick else ''}", "",
+            f"## Speed{' (quick smoke run)' if args.quick else ''}"
+            + {"standard": "", "long": ": long takes", "gpu": ": on an accelerator"}[args.set], "",
             f"`python benchmarks/speed.py {' '.join(argv)}` on {machine_note()}, device `{args.device}`. "
             "Wall time is the whole `deflicker run` command (interpreter start, network loading, decode, "
             "analysis, render, encode); `other` is wall time outside the engine's stages. Peak RSS is the "
             "child process's host memory (ru_maxrss), not GPU memory.", "",
             markdown_table(header, table)])
-        write_section(DOCS, "speed", body)
+        write_section(DOCS, "speed" if args.set == "standard" else f"speed-{args.set}", body)
         print(f"wrote {DOCS}")
     return 0
 

@@ -22,6 +22,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 import numpy as np
 import torch
 
+from . import ops
 from .analysis import appearance
 from .analysis.atlas import AtlasConfig
 from .analysis.survey import ShotSurvey, survey
@@ -29,6 +30,7 @@ from .config import AnalysisParams, RenderParams, as_dict, validate
 from .device import resolve_device
 from .errors import InputError
 from .filtering.finalise import ShotFinaliser
+from .ops import Array
 from .io import (DEFAULT_RATE, ClipInfo, FrameSource, atomic_file, check_output_path, from_working, open_sink,
                  open_source, spool_frames, to_working, with_colorspace)
 from .progress import CancelToken, ProgressFn, check_cancel, no_progress
@@ -191,7 +193,7 @@ class Deflicker:
         shots: List[Tuple[int, int]] = []
         targets = np.empty((info.count, *shape, 3), np.float16)
         for index, target in self.targets(source, params, progress, cancel, seconds, decisions, shots):
-            targets[index] = target
+            targets[index] = ops.to_numpy(target)
         return ClipAnalysis(info.count, info.height, info.width, shots, targets, as_dict(params), seconds,
                             decisions)
 
@@ -219,11 +221,11 @@ class Deflicker:
 
     def process(self, input_path: "str | FrameSource", output_path: str, analysis_params: AnalysisParams = AnalysisParams(),
                 render_params: RenderParams = RenderParams(), progress: ProgressFn = no_progress,
-                cancel: Optional[CancelToken] = None) -> ClipAnalysis:
+                cancel: Optional[CancelToken] = None, keep_targets: bool = False) -> ClipAnalysis:
         """Deflicker a file, folder or pattern into another, atomically: a failure leaves no output.
 
         Each frame is rendered as soon as its target exists, so nothing of the clip is kept; the returned
-        ClipAnalysis carries the shots, timings and decisions but no targets.
+        ClipAnalysis carries the shots, timings and decisions, and the targets only with `keep_targets`.
         """
         validate(render_params)
         check_output_path(input_path, output_path)
@@ -232,6 +234,8 @@ class Deflicker:
         shots: List[Tuple[int, int]] = []
         with open_source(input_path, colorspace=analysis_params.colorspace) as source:
             info = source.info
+            shape = working_shape(info.height, info.width, analysis_params.working_size)
+            kept = np.empty((info.count if keep_targets else 0, *shape, 3), np.float16)
             with open_sink(output_path, info) as sink, _render_reader(source) as reader:
                 natives = reader.frames()
                 rendered = 0.0
@@ -245,11 +249,12 @@ class Deflicker:
                     started = time.perf_counter()
                     sink.write(correct_frame(next(natives), target, info, render_params.strength))
                     rendered += time.perf_counter() - started
+                    if keep_targets:
+                        kept[index] = ops.to_numpy(target)
                     progress("render", index + 1, info.count)
             seconds["render"] = rendered
-        shape = working_shape(info.height, info.width, analysis_params.working_size)
-        return ClipAnalysis(info.count, info.height, info.width, shots, np.zeros((0, *shape, 3), np.float16),
-                            as_dict(analysis_params), seconds, decisions)
+        return ClipAnalysis(info.count, info.height, info.width, shots, kept, as_dict(analysis_params), seconds,
+                            decisions)
 
     def deflicker_frames(self, frames: Iterable[np.ndarray], analysis_params: AnalysisParams = AnalysisParams(),
                          render_params: RenderParams = RenderParams(), progress: ProgressFn = no_progress,
@@ -262,12 +267,17 @@ class Deflicker:
                 yield correct_frame(source.read(index), target, info, render_params.strength)
 
 
-def correct_frame(native: np.ndarray, target: np.ndarray, info: ClipInfo, strength: float) -> np.ndarray:
-    """One full-resolution frame corrected towards its working-size target (see transfer.py)."""
+def correct_frame(native: np.ndarray, target: Array, info: ClipInfo, strength: float) -> np.ndarray:
+    """One full-resolution frame corrected towards its working-size target (see transfer.py), on the device
+    the target lives on."""
     rgb, alpha = to_working(native, info)
-    small = np.clip(downscale(rgb, target.shape[:2]), -4.0, 4.0)
-    a, b = fit_correction(small, target.astype(np.float32))
-    return from_working(apply_correction(rgb, a, b, strength), alpha, info)
+    if ops.is_torch(target):
+        rgb = ops.as_device(rgb, target.device)
+    else:
+        target = target.astype(np.float32)
+    small = ops.clip(downscale(rgb, target.shape[:2]), -4.0, 4.0)
+    a, b = fit_correction(small, target)
+    return from_working(ops.to_numpy(apply_correction(rgb, a, b, strength)), alpha, info)
 
 
 @contextmanager

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from dataclasses import fields
+from pathlib import Path
 from typing import Dict
 
 from .config import AnalysisParams, RenderParams, as_dict, from_dict, preset_help
@@ -40,6 +42,16 @@ def _report(seconds: Dict[str, float], frames: int, wall: float) -> str:
     return f"deflickered {frames} frames in {wall:.1f}s ({frames / max(wall, 1e-9):.1f} fps): {parts}"
 
 
+def device_report(device) -> Dict:
+    """The device's name and, on a GPU, its peak memory in MB (for the speed benchmark)."""
+    import torch
+
+    if device.type != "cuda":
+        return {"device": "cpu"}
+    return {"device": torch.cuda.get_device_name(device),
+            "gpu_peak_mb": torch.cuda.max_memory_allocated(device) / 2 ** 20}
+
+
 def run(args: argparse.Namespace) -> int:
     from .io import check_output_path, open_source
     from .pipeline import Deflicker
@@ -55,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
         # a bad input or colour space fails here, before the networks load; the source carries the colour space
         with open_source(args.input, colorspace=analysis_params.colorspace) as source:
             engine = Deflicker(device=args.device)
-            analysis = engine.process(source, args.output, analysis_params, render_params, progress=progress)
+            analysis = engine.process(source, args.output, analysis_params, render_params, progress=progress,
+                                      keep_targets=bool(args.save_analysis))
         progress.note(_report(analysis.stage_seconds, analysis.count, time.perf_counter() - started))
         progress.note(f"wrote {args.output}")
         if args.report:
@@ -64,6 +77,10 @@ def run(args: argparse.Namespace) -> int:
             progress.note(f"wrote the report {args.report}")
     if args.save_analysis:
         analysis.save(args.save_analysis)
+    if args.timings:
+        timings = {"frames": analysis.count, "wall": time.perf_counter() - started, "stages": analysis.stage_seconds,
+                   "shots": analysis.shots, "decisions": analysis.decisions, **device_report(engine.device)}
+        Path(args.timings).write_text(json.dumps(timings, indent=1, default=float))
     return 0
 
 
@@ -79,7 +96,10 @@ def register(subparsers) -> None:
                         help="output video file, folder, or pattern (must differ from the input)")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
                         help="where the networks run: auto picks a CUDA GPU when there is one (default: auto)")
-    parser.add_argument("--save-analysis", metavar="FILE", help="also keep the clip's analysis (.npz)")
+    parser.add_argument("--save-analysis", metavar="FILE", help="also keep the clip's analysis (.npz; it holds "
+                        "every frame at the working size, so a long clip makes a large file)")
+    parser.add_argument("--timings", metavar="FILE.json", help="also write the seconds per stage, the shots and "
+                        "what the appearance model decided for each, as JSON")
     parser.add_argument("--report", metavar="FILE.html",
                         help="also write a QC report: one self-contained HTML page with before/after stills, "
                              "luma and channel curves, a heat map of the correction, the parameters and timings")

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import Tuple
 
-import cv2
 import numpy as np
+
+from . import ops
+from .ops import Array
 
 
 def working_shape(height: int, width: int, long_side: int) -> Tuple[int, int]:
@@ -22,33 +24,27 @@ def working_shape(height: int, width: int, long_side: int) -> Tuple[int, int]:
     return min(h, height), min(w, width)
 
 
-def downscale(image: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
-    if image.shape[:2] == tuple(shape):
-        return image.astype(np.float32, copy=False)
-    return cv2.resize(image.astype(np.float32, copy=False), (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+def downscale(image: Array, shape: Tuple[int, int]) -> Array:
+    if not ops.is_torch(image):
+        image = image.astype(np.float32, copy=False)
+    return ops.resize(image, shape, "area")
 
 
-def _box(x: np.ndarray, radius: int) -> np.ndarray:
-    return cv2.boxFilter(x, -1, (2 * radius + 1, 2 * radius + 1), borderType=cv2.BORDER_REFLECT)
-
-
-def fit_correction(small_in: np.ndarray, small_out: np.ndarray, radius: int = 2,
-                   eps: float = 1e-3) -> Tuple[np.ndarray, np.ndarray]:
+def fit_correction(small_in: Array, small_out: Array, radius: int = 2, eps: float = 1e-3) -> Tuple[Array, Array]:
     """Per-pixel, per-channel (a, b) with small_out - small_in ~= a * small_in + b locally."""
-    x = small_in.astype(np.float32)
-    delta = small_out.astype(np.float32) - x
-    mean_x, mean_d = _box(x, radius), _box(delta, radius)
-    var_x = _box(x * x, radius) - mean_x * mean_x
-    cov = _box(x * delta, radius) - mean_x * mean_d
+    x = small_in if ops.is_torch(small_in) else small_in.astype(np.float32)
+    delta = small_out - x if ops.is_torch(small_out) else small_out.astype(np.float32) - x
+    mean_x, mean_d = ops.box(x, radius), ops.box(delta, radius)
+    var_x = ops.box(x * x, radius) - mean_x * mean_x
+    cov = ops.box(x * delta, radius) - mean_x * mean_d
     a = cov / (var_x + eps)
     b = mean_d - a * mean_x
-    return _box(a, radius), _box(b, radius)
+    return ops.box(a, radius), ops.box(b, radius)
 
 
-def apply_correction(full_in: np.ndarray, a: np.ndarray, b: np.ndarray, strength: float = 1.0) -> np.ndarray:
+def apply_correction(full_in: Array, a: Array, b: Array, strength: float = 1.0) -> Array:
     """full_in + strength * (a * full_in + b), with a and b upsampled to full size."""
     h, w = full_in.shape[:2]
-    if a.shape[:2] != (h, w):
-        a = cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR)
-        b = cv2.resize(b, (w, h), interpolation=cv2.INTER_LINEAR)
-    return full_in + np.float32(strength) * (a * full_in + b)
+    a = ops.resize(a, (h, w), "linear")
+    b = ops.resize(b, (h, w), "linear")
+    return full_in + float(strength) * (a * full_in + b)

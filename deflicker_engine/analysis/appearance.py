@@ -160,10 +160,14 @@ def genuine_change(series: np.ndarray, mode: str, slow_frames: float,
     return trend, dict(chosen, mode=mode)
 
 
-def flicker_level(series: np.ndarray, kept: np.ndarray) -> np.ndarray:
-    """[rows, cols] how strongly each cell flickers: the robust spread of what is removed, max over channels."""
-    removed = series - kept
-    spread = 1.4826 * np.median(np.abs(removed - np.median(removed, axis=0)), axis=0)
+def flicker_level(series: np.ndarray, kept: np.ndarray, spread_cells: float = 1.5) -> np.ndarray:
+    """[rows, cols] how strongly each region flickers: the temporal spread (robust) of what is removed,
+    after a spatial blur of `spread_cells` cells, max over channels. Flicker is smooth in space and survives
+    the blur; the atlas's own errors sit in single cells (a moving object, parallax) and are diluted."""
+    removed = (series - kept).astype(np.float32)
+    smooth = np.stack([cv2.GaussianBlur(frame, (0, 0), spread_cells, borderType=cv2.BORDER_REFLECT)
+                       for frame in removed])
+    spread = 1.4826 * np.median(np.abs(smooth - np.median(smooth, axis=0)), axis=0)
     return spread.max(axis=-1).astype(np.float32)
 
 

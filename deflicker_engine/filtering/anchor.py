@@ -10,8 +10,8 @@ shrinks the correction to nothing, so the filter's own answer stands.
 """
 from __future__ import annotations
 
-import cv2
-import numpy as np
+from .. import ops
+from ..ops import Array
 
 SIGMA = 0.05         # spatial scale of the correction, as a fraction of the frame's short side
 TOLERANCE = 0.25     # log-ratio beyond which a pixel is the atlas's structural flaw, not flicker
@@ -20,17 +20,18 @@ CONFIDENCE = 0.05    # weight mass below which the correction fades to zero
 EPS = 0.02           # keeps log ratios of near-black pixels tame
 
 
-def anchor_to_atlas(filtered: np.ndarray, atlas: np.ndarray, sigma: float = SIGMA,
-                    tolerance: float = TOLERANCE) -> np.ndarray:
-    """H x W x 3 filtered frame (working encoding) times a smooth, robust per-channel gain towards `atlas`."""
+def anchor_to_atlas(filtered: Array, atlas: Array, sigma: float = SIGMA, tolerance: float = TOLERANCE) -> Array:
+    """H x W x 3 filtered frame (working encoding) times a smooth, robust per-channel gain towards `atlas`.
+
+    Numpy arrays or tensors on any device (see ops)."""
     h, w = filtered.shape[:2]
     blur = max(1.0, sigma * min(h, w))
-    ratio = np.log(np.clip(atlas, 0, None) + EPS) - np.log(np.clip(filtered, 0, None) + EPS)
-    field = np.zeros_like(ratio, dtype=np.float32)
+    ratio = ops.log(ops.clip(atlas, 0, None) + EPS) - ops.log(ops.clip(filtered, 0, None) + EPS)
+    field = ratio * 0
     for _ in range(ITERATIONS):
         # one weight per pixel: a flaw in any channel is a flaw in all of them
-        weight = np.exp(-np.square(np.abs(ratio - field).max(axis=2) / tolerance)).astype(np.float32)
-        num = cv2.GaussianBlur((weight[..., None] * ratio).astype(np.float32), (0, 0), blur)
-        den = cv2.GaussianBlur(weight, (0, 0), blur)[..., None]
+        weight = ops.exp(-(ops.channel_max(abs(ratio - field)) / tolerance) ** 2)
+        num = ops.gaussian_blur(weight * ratio, blur)
+        den = ops.gaussian_blur(weight, blur)
         field = num / (den + CONFIDENCE)
-    return (filtered * np.exp(field)).astype(filtered.dtype)
+    return filtered * ops.exp(field)

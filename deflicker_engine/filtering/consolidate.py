@@ -17,18 +17,18 @@ from typing import Callable, Optional
 import cv2
 import numpy as np
 
+from .. import ops
 from ..analysis.flow import warp
+from ..ops import Array
 
 STRENGTH = 0.8      # share of the warped previous result in a fully agreeing, visible pixel
 TOLERANCE = 0.08    # difference (max over channels, working encoding) above which a pixel is a real change
 
 
-def blend_weight(current: np.ndarray, previous: np.ndarray, mask: np.ndarray, strength: float,
-                 tolerance: float) -> np.ndarray:
+def blend_weight(current: Array, previous: Array, mask: Array, strength: float, tolerance: float) -> Array:
     """H x W x 1 weight of `previous`: strength where visible and agreeing, falling to 0 with disagreement."""
-    disagreement = np.abs(previous - current).max(axis=2)
-    agreement = np.exp(-np.square(disagreement / np.float32(tolerance)))
-    return (np.float32(strength) * mask.astype(np.float32) * agreement)[..., None]
+    agreement = ops.exp(-(ops.channel_max(abs(previous - current)) / tolerance) ** 2)
+    return (strength * mask[..., None]) * agreement
 
 
 def _one_pass(frames: np.ndarray, flows_to_previous: np.ndarray, masks: np.ndarray, strength: float,
@@ -41,7 +41,8 @@ def _one_pass(frames: np.ndarray, flows_to_previous: np.ndarray, masks: np.ndarr
         if previous is not None:
             # bicubic: a recursion re-warps its own output, and bilinear blur would pile up frame after frame
             warped = warp(previous, flows_to_previous[step - 1], interpolation=cv2.INTER_CUBIC)
-            current = current + blend_weight(current, warped, masks[step - 1], strength, tolerance) * (warped - current)
+            weight = blend_weight(current, warped, masks[step - 1].astype(np.float32), strength, tolerance)
+            current = current + weight * (warped - current)
         previous = current
         yield t, current
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, List, Optional, Tuple
 
-import cv2
 import numpy as np
 import torch
 
-from ..analysis.flow import make_flow_engine, normalised_gray, pair_flows, warp
+from .. import ops
+from ..analysis.flow import make_flow_engine, normalised_gray, pair_flows
+from ..ops import Array
 from .anchor import anchor_to_atlas
 from .consolidate import TOLERANCE, blend_weight
 
@@ -28,25 +29,31 @@ NETWORK_BATCH = 4
 
 @dataclass
 class _Frame:
-    """What pass two holds of one frame while it is in flight."""
+    """What pass two holds of one frame while it is in flight (numpy on a CPU, tensors on a GPU: see ops)."""
 
-    image: np.ndarray                          # working input, float32 (values beyond [0, 1] kept)
-    atlas: Optional[np.ndarray] = None         # the look to reach
-    filtered: Optional[np.ndarray] = None
-    refined: Optional[np.ndarray] = None
-    forward: Optional[np.ndarray] = None       # forward consolidation
-    to_previous: Optional[Tuple[np.ndarray, np.ndarray]] = None   # flow t -> t-1 and its mask
-    to_next: Optional[Tuple[np.ndarray, np.ndarray]] = None       # flow t -> t+1 and its mask
+    image: Array                               # working input, float32 (values beyond [0, 1] kept)
+    atlas: Optional[Array] = None              # the look to reach
+    filtered: Optional[Array] = None
+    refined: Optional[Array] = None
+    forward: Optional[Array] = None            # forward consolidation
+    to_previous: Optional[Tuple[Array, Array]] = None   # flow t -> t-1 and its mask
+    to_next: Optional[Tuple[Array, Array]] = None       # flow t -> t+1 and its mask
     gray: Optional[np.ndarray] = field(default=None, repr=False)
 
 
-def to_tensor(x: np.ndarray, device: torch.device) -> torch.Tensor:
-    x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-    return (x.permute(0, 3, 1, 2) if x.ndim == 4 else x[:, None]).to(device)
+def to_batch(frames: List[Array], device: torch.device) -> torch.Tensor:
+    """H x W x 3 frames (numpy or tensors) -> N x 3 x H x W on `device`, for the networks."""
+    if ops.is_torch(frames[0]):
+        return torch.stack(frames).permute(0, 3, 1, 2).to(device)
+    return torch.from_numpy(np.ascontiguousarray(np.stack(frames), dtype=np.float32)).permute(0, 3, 1, 2).to(device)
 
 
-def to_numpy(x: torch.Tensor) -> np.ndarray:
-    return x.permute(0, 2, 3, 1).float().cpu().numpy()
+def from_batch(x: torch.Tensor, like: Array) -> List[Array]:
+    """N x 3 x H x W network output -> frames held like `like` (numpy, or tensors where it lives)."""
+    x = x.permute(0, 2, 3, 1)
+    if ops.is_torch(like):
+        return list(x.to(like.device))
+    return list(x.float().cpu().numpy())
 
 
 class ShotFinaliser:
@@ -59,32 +66,37 @@ class ShotFinaliser:
     def __init__(self, look: Callable[[int], Optional[np.ndarray]], gate: Optional[np.ndarray], neutral: bool,
                  filter_net: torch.nn.Module, refiner: Optional[torch.nn.Module], consolidation: float,
                  device: torch.device, on_frame: Callable[[int], None] = lambda t: None,
-                 chunk: int = CHUNK, tail: int = TAIL) -> None:
+                 chunk: int = CHUNK, tail: int = TAIL, tensors: Optional[bool] = None) -> None:
         self.look, self.gate, self.neutral = look, gate, neutral
         self.filter_net, self.refiner, self.consolidation = filter_net, refiner, consolidation
         self.device = device
         self.on_frame = on_frame              # called before each frame's work: cancellation, progress
         self.chunk, self.tail = chunk, tail   # a chunk past the end of the shot: the whole shot at once
+        self.tensors = ops.holds_tensors(device) if tensors is None else tensors   # True: the GPU form
         self._flow_engine = make_flow_engine()
 
-    def run(self, frames: Iterable[np.ndarray]) -> Iterator[Tuple[int, np.ndarray]]:
-        """Yield (shot frame, float16 target) in order."""
+    def run(self, frames: Iterable[np.ndarray]) -> Iterator[Tuple[int, Array]]:
+        """Yield (shot frame, target) in order: a float16 array on a CPU, a float32 tensor on a GPU."""
         held: List[_Frame] = []               # frames not yet final, oldest first
         first = 0                             # shot index of held[0]
         previous: Optional[_Frame] = None     # the last frame that left, for the recurrences
         batch: List[_Frame] = []
         count = 0
+        device = self.device
         for image in frames:
             self.on_frame(count)
-            frame = _Frame(np.asarray(image, dtype=np.float32))
-            frame.gray = normalised_gray(frame.image.clip(0, 1))
+            image = np.asarray(image, dtype=np.float32)
+            frame = _Frame(ops.as_device(image, device, self.tensors))
+            frame.gray = normalised_gray(image.clip(0, 1))
             last = batch[-1] if batch else (held[-1] if held else previous)
             if last is not None:
-                fwd, bwd, mf, mb = pair_flows(last.gray, frame.gray, self._flow_engine)
+                fwd, bwd, mf, mb = (ops.as_device(x, device, self.tensors) for x in
+                                    pair_flows(last.gray, frame.gray, self._flow_engine))
                 last.to_next = (fwd, mf)
                 frame.to_previous = (bwd, mb)
                 last.gray = None
-            frame.atlas = self.look(count)
+            look = self.look(count)
+            frame.atlas = None if look is None else ops.as_device(look, device, self.tensors)
             batch.append(frame)
             count += 1
             if len(batch) == NETWORK_BATCH:
@@ -112,14 +124,12 @@ class ShotFinaliser:
             for f in batch:
                 f.filtered = f.image
         else:
-            images = np.stack([f.image for f in batch])
-            atlases = np.stack([f.atlas for f in batch])
-            filtered = to_numpy(self.filter_net(to_tensor(images.clip(0, 1), self.device),
-                                                to_tensor(atlases, self.device)))
-            # the networks see [0, 1]; values beyond (EXR highlights) keep the correction of their clipped value
-            corrected = images + (filtered - images.clip(0, 1))
-            for f, frame, atlas in zip(batch, corrected, atlases):
-                f.filtered = anchor_to_atlas(frame, atlas)
+            clipped = [ops.clip(f.image, 0, 1) for f in batch]
+            filtered = from_batch(self.filter_net(to_batch(clipped, self.device),
+                                                  to_batch([f.atlas for f in batch], self.device)), batch[0].image)
+            for f, out, inside in zip(batch, filtered, clipped):
+                # the networks see [0, 1]; values beyond (EXR highlights) keep the correction of their clipped value
+                f.filtered = anchor_to_atlas(f.image + (out - inside), f.atlas)
         prev = before
         for f in batch:
             f.refined = self._refine(f, prev)
@@ -130,26 +140,26 @@ class ShotFinaliser:
         if self.refiner is None or prev is None or f.to_previous is None:
             return f.filtered
         to_prev, mask = f.to_previous
-        current = f.filtered.clip(0, 1)
-        inputs = [current, warp(prev.filtered.clip(0, 1), to_prev), warp(prev.refined.clip(0, 1), to_prev)]
-        tensors = [to_tensor(x[None], self.device) for x in inputs]
-        refined = to_numpy(self.refiner(*tensors, to_tensor(mask[None].astype(np.float32), self.device)))[0]
+        current = ops.clip(f.filtered, 0, 1)
+        inputs = [current, ops.warp(ops.clip(prev.filtered, 0, 1), to_prev),
+                  ops.warp(ops.clip(prev.refined, 0, 1), to_prev), mask[..., None]]
+        tensors = [to_batch([x], self.device) for x in inputs]
+        refined = from_batch(self.refiner(*tensors), f.filtered)[0]
         return f.filtered + (refined - current)
 
-    def _blend(self, current: np.ndarray, previous: Optional[np.ndarray],
-               flow: Optional[Tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    def _blend(self, current: Array, previous: Optional[Array], flow: Optional[Tuple[Array, Array]]) -> Array:
         """One step of the consolidation recursion: `previous` (a neighbour's result) warped onto `current`."""
         if self.consolidation <= 0 or previous is None or flow is None:
             return current
         # bicubic: a recursion re-warps its own output, and bilinear blur would pile up frame after frame
-        warped = warp(previous, flow[0], interpolation=cv2.INTER_CUBIC)
+        warped = ops.warp(previous, flow[0], cubic=True)
         weight = blend_weight(current, warped, flow[1], self.consolidation, TOLERANCE)
         return current + weight * (warped - current)
 
-    def _finalise(self, held: List[_Frame], first: int, count: int) -> Iterator[Tuple[int, np.ndarray]]:
+    def _finalise(self, held: List[_Frame], first: int, count: int) -> Iterator[Tuple[int, Array]]:
         """The first `count` held frames: backward consolidation from the newest held frame, then the
         forward/backward mean, the gate and neutrality."""
-        backward: List[Optional[np.ndarray]] = [None] * len(held)
+        backward: List[Optional[Array]] = [None] * len(held)
         after = None
         for k in range(len(held) - 1, -1, -1):
             f = held[k]
@@ -159,7 +169,13 @@ class ShotFinaliser:
             f = held[k]
             target = 0.5 * (f.forward + backward[k]) if self.consolidation > 0 else f.refined
             if self.gate is not None:
-                target = f.image + self.gate * (target - f.image)
+                target = f.image + self._gate(target) * (target - f.image)
             if self.neutral:
-                target = np.repeat(target.mean(axis=2, keepdims=True), 3, axis=2)
-            yield first + k, target.astype(np.float16)
+                grey = ops.channel_mean(target)
+                target = grey.expand(-1, -1, 3) if ops.is_torch(grey) else np.repeat(grey, 3, axis=2)
+            yield first + k, target if ops.is_torch(target) else target.astype(np.float16)
+
+    def _gate(self, like: Array) -> Array:
+        if ops.is_torch(like) and not ops.is_torch(self.gate):
+            self.gate = ops.as_device(self.gate, like.device, True)
+        return self.gate

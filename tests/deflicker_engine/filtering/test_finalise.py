@@ -13,12 +13,13 @@ def engine():
     return Deflicker(device="cpu")
 
 
-def _targets(engine, frames, looks, chunk, gate=None, neutral=False):
+def _targets(engine, frames, looks, chunk, gate=None, neutral=False, tensors=False):
     finaliser = ShotFinaliser(lambda t: looks[t], gate, neutral, engine.filter, engine.refiner, 0.8,
-                              torch.device("cpu"), chunk=chunk)
+                              torch.device("cpu"), chunk=chunk, tensors=tensors)
     out = list(finaliser.run(iter(frames)))
     assert [t for t, _ in out] == list(range(len(frames)))
-    return np.stack([target for _, target in out]).astype(np.float32)
+    assert all(isinstance(target, torch.Tensor) == tensors for _, target in out)
+    return np.stack([np.asarray(target.numpy() if tensors else target, np.float32) for _, target in out])
 
 
 def test_streamed_targets_equal_the_whole_shot_within_float16_rounding(engine):
@@ -38,3 +39,12 @@ def test_a_closed_gate_returns_the_frames_and_black_and_white_stays_neutral(engi
     grey = frames.mean(axis=3, keepdims=True).repeat(3, axis=3)
     neutral = _targets(engine, grey, clean, chunk=8, neutral=True)
     assert np.array_equal(neutral[..., 0], neutral[..., 1]) and np.array_equal(neutral[..., 1], neutral[..., 2])
+
+
+def test_the_gpu_form_holds_tensors_and_gives_the_cpu_result(engine):
+    clean = textured_scene(20, 32, 48, pan=0.7, seed=5)
+    frames = flicker(clean, amount=0.15)
+    gate = np.full((32, 48, 1), 0.7, np.float32)
+    on_tensors = _targets(engine, frames, clean, chunk=8, gate=gate, tensors=True)
+    on_arrays = _targets(engine, frames, clean, chunk=8, gate=gate)
+    assert np.abs(on_tensors - on_arrays).max() < 5e-3 and np.abs(on_tensors - on_arrays).mean() < 5e-4
