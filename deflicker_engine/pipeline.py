@@ -25,7 +25,7 @@ import torch
 from . import ops
 from .analysis import appearance
 from .analysis.atlas import AtlasConfig
-from .analysis.survey import ShotSurvey, survey
+from .analysis.survey import ShotSurvey, load_surveys, save_surveys, survey
 from .config import AnalysisParams, RenderParams, as_dict, validate
 from .device import resolve_device
 from .errors import InputError
@@ -34,22 +34,25 @@ from .ops import Array
 from .io import (DEFAULT_RATE, ClipInfo, FrameSource, atomic_file, check_output_path, from_working, open_sink,
                  open_source, spool_frames, to_working, with_colorspace)
 from .progress import CancelToken, ProgressFn, check_cancel, no_progress
+from .targets import RESIDENT_CHUNKS, DiskTargets, MemoryTargets, read_meta, write_meta
 from .transfer import apply_correction, downscale, fit_correction, working_shape
 
-# Below this spread (log units, per cell) a shot's frame-to-atlas gains are what the atlas's own error makes of
-# a clean clip: nothing to correct there, so the target falls back to the frame.
-HARM_FLOOR = 0.02
+# Below these spreads (log units, per cell, see appearance.flicker_level) a shot's frame-to-atlas gains are what
+# the atlas's own error makes of a clean clip: nothing to correct, so the target falls back to the frame.
+HARM_FLOOR = 0.02          # a region
+HARM_CLIP_FLOOR = 0.04     # the clip as a whole
+WARM_UP = 32               # frames run before a resumed start, so the recurrences reach their state (0.8^32)
 
 
 @dataclass
 class ClipAnalysis:
-    """What rendering needs: the deflickered clip at working resolution, plus how it was made."""
+    """What rendering needs: the deflickered clip at working resolution (its targets), plus how it was made."""
 
     count: int
     height: int
     width: int
     shots: List[Tuple[int, int]]
-    targets: np.ndarray                      # [N, h, w, 3] float16, working encoding
+    store: "MemoryTargets | DiskTargets"     # float16 [h, w, 3] working-encoding target per frame
     params: Dict = field(default_factory=dict)
     stage_seconds: Dict[str, float] = field(default_factory=dict)
     decisions: List[Dict] = field(default_factory=list)   # per shot: what the appearance model chose
@@ -58,22 +61,30 @@ class ClipAnalysis:
 
     @property
     def nbytes(self) -> int:
-        return int(self.targets.nbytes)
+        """Memory the analysis holds now (for a disk analysis, its resident chunks)."""
+        return int(self.store.nbytes)
 
     def target(self, index: int) -> np.ndarray:
-        return self.targets[index]
+        return self.store.get(index)
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write atomically as .npz (no pickle: a cache file can never execute code)."""
-        path = Path(path)
-        meta = {"version": self.VERSION, "count": self.count, "height": self.height, "width": self.width,
+    def meta(self) -> Dict:
+        return {"version": self.VERSION, "count": self.count, "height": self.height, "width": self.width,
                 "shots": self.shots, "params": self.params, "stage_seconds": self.stage_seconds,
                 "decisions": self.decisions}
-        with atomic_file(path) as handle:
-            np.savez(handle, targets=self.targets, meta=np.array(json.dumps(meta, default=float)))
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write atomically as .npz (no pickle: a cache file can never execute code). A disk analysis is
+        already saved chunk by chunk in its folder; this writes its targets whole, for sharing."""
+        targets = self.store.array if isinstance(self.store, MemoryTargets) else np.stack(
+            [self.store.get(i) for i in range(self.count)])
+        with atomic_file(Path(path)) as handle:
+            np.savez(handle, targets=targets, meta=np.array(json.dumps(self.meta(), default=float)))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "ClipAnalysis":
+        """An analysis saved with `save` (.npz), or a finished disk analysis (its folder)."""
+        if Path(path).is_dir():
+            return cls.open(path)
         try:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(str(data["meta"]))
@@ -82,7 +93,23 @@ class ClipAnalysis:
             raise InputError(f"cannot read analysis file {path}: {error}") from error
         if meta.get("version") != cls.VERSION or targets.ndim != 4 or targets.shape[0] != meta["count"]:
             raise InputError(f"analysis file {path} is from another version or damaged; analyse again")
-        return cls(meta["count"], meta["height"], meta["width"], [tuple(s) for s in meta["shots"]], targets,
+        store = MemoryTargets(meta["count"], targets.shape[1:3], targets)
+        return cls._from_meta(meta, store)
+
+    @classmethod
+    def open(cls, folder: str | os.PathLike, resident: int = RESIDENT_CHUNKS) -> "ClipAnalysis":
+        """A finished disk analysis: its chunks are read when a frame needs them."""
+        meta = read_meta(Path(folder))
+        if meta.get("version") != cls.VERSION or not meta.get("complete"):
+            raise InputError(f"analysis folder {folder} is unfinished or from another version; analyse again")
+        store = DiskTargets(folder, meta["count"], tuple(meta["shape"]), meta["chunk"], resident)
+        if store.done_until() != meta["count"]:
+            raise InputError(f"analysis folder {folder} is missing chunks; analyse again")
+        return cls._from_meta(meta, store)
+
+    @classmethod
+    def _from_meta(cls, meta: Dict, store) -> "ClipAnalysis":
+        return cls(meta["count"], meta["height"], meta["width"], [tuple(s) for s in meta["shots"]], store,
                    meta["params"], meta["stage_seconds"], meta.get("decisions", []))
 
 
@@ -109,10 +136,10 @@ def _working_frames(source: FrameSource, info: ClipInfo, shape: Tuple[int, int],
 def decide_look(shot: ShotSurvey, params: AnalysisParams, fps: float) -> Tuple[np.ndarray, Optional[np.ndarray], Dict]:
     """The shot's genuine change per frame and cell (log gains to keep), the do-no-harm gate and what was chosen."""
     kept, decided = appearance.genuine_change(shot.series, params.appearance, params.slow_changes * fps)
-    if not params.use_atlas or shot.count < 2:
-        return kept, None, decided
+    if not params.use_atlas or shot.count < 2 or params.appearance == "hold":
+        return kept, None, decided   # hold: the user says the look changes are artefacts, all of them go
     level = appearance.flicker_level(shot.series, kept)
-    gate = appearance.harm_gate(level, HARM_FLOOR, shot.shape)
+    gate = appearance.harm_gate(level, HARM_FLOOR, shot.shape, HARM_CLIP_FLOOR)
     decided = dict(decided, flicker=float(np.median(level)), untouched=float(0.0 if gate is None else
                                                                                   np.mean(gate <= 0.0)))
     return kept, gate, decided
@@ -131,34 +158,38 @@ class Deflicker:
 
     # --- analysis -------------------------------------------------------------------------------------
 
-    def targets(self, source: FrameSource, params: AnalysisParams = AnalysisParams(),
-                progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None,
-                seconds: Optional[Dict[str, float]] = None, decisions: Optional[List[Dict]] = None,
-                shots: Optional[List[Tuple[int, int]]] = None, chunk: Optional[int] = None,
-                ) -> Iterator[Tuple[int, np.ndarray]]:
-        """The streamed analysis: (frame index, float16 working-size target) for every frame, in order.
-
-        `seconds`, `decisions` and `shots`, when given, are filled as the passes go; `chunk` (frames
-        finalised at a time) is for tests that compare against the whole shot at once.
-        """
+    def survey(self, source: FrameSource, params: AnalysisParams = AnalysisParams(),
+               progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None) -> List[ShotSurvey]:
+        """Pass one: the clip's shots, each with its atlases and appearance series (compact)."""
         validate(params)
         info = with_colorspace(source.info, params.colorspace)
         shape = working_shape(info.height, info.width, params.working_size)
-        seconds = {} if seconds is None else seconds
-        fps = info.fps or float(DEFAULT_RATE)
 
         def on_survey(done: float) -> None:
             progress("survey", min(int(done), info.count), info.count)
 
-        with _timed(seconds, "survey"):
-            surveys = list(survey(_working_frames(source, info, shape), shape, params.window, params.overlap,
-                                  AtlasConfig(steps=params.atlas_steps), params.seed, params.cut_threshold,
-                                  self.device, on_survey, cancel, fit=params.use_atlas))
+        surveys = list(survey(_working_frames(source, info, shape), shape, params.window, params.overlap,
+                              AtlasConfig(steps=params.atlas_steps), params.seed, params.cut_threshold,
+                              self.device, on_survey, cancel, fit=params.use_atlas))
         progress("survey", info.count, info.count)
-        if shots is not None:
-            shots[:] = [(s.start, s.stop) for s in surveys]
-        finalised = 0
+        return surveys
+
+    def finalise(self, source: FrameSource, params: AnalysisParams, surveys: List[ShotSurvey], start: int = 0,
+                 progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None,
+                 decisions: Optional[List[Dict]] = None, chunk: Optional[int] = None,
+                 ) -> Iterator[Tuple[int, Array]]:
+        """Pass two: (frame index, working-size target) for frames [start, end), in order.
+
+        Starting inside a shot (a resumed analysis) runs the recurrences over up to WARM_UP frames before
+        `start` first, so the targets match an uninterrupted run to within a few thousandths.
+        """
+        info = with_colorspace(source.info, params.colorspace)
+        shape = working_shape(info.height, info.width, params.working_size)
+        fps = info.fps or float(DEFAULT_RATE)
+        finalised = start
         for shot in surveys:
+            if shot.stop <= start:
+                continue
             kept, gate, decided = decide_look(shot, params, fps)
             if decisions is not None:
                 decisions.append(dict(decided, start=shot.start, stop=shot.stop))
@@ -168,34 +199,79 @@ class Deflicker:
                     return None
                 return shot.atlas_frame(t) * appearance.gain_field(kept[t], shape)
 
+            first = max(shot.start, start - WARM_UP)
+
             def on_frame(t: int) -> None:
                 check_cancel(cancel)
 
             extra = {} if chunk is None else {"chunk": chunk}
-            finaliser = ShotFinaliser(look, gate, shot.neutral, self.filter, self.refiner if params.refine else None,
+            offset = first - shot.start
+            finaliser = ShotFinaliser(lambda t, offset=offset, look=look: look(t + offset), gate,
+                                      shot.neutral, self.filter, self.refiner if params.refine else None,
                                       params.consolidation, self.device, on_frame, **extra)
-            started = time.perf_counter()
-            for t, target in finaliser.run(_working_frames(source, info, shape, shot.start, shot.stop)):
-                seconds["finalise"] = seconds.get("finalise", 0.0) + time.perf_counter() - started
+            for t, target in finaliser.run(_working_frames(source, info, shape, first, shot.stop)):
+                index = first + t
+                if index < start:
+                    continue            # warming the recurrences up
+                check_cancel(cancel)
                 finalised += 1
                 progress("finalise", finalised, info.count)
-                yield shot.start + t, target
-                started = time.perf_counter()
+                yield index, target
+
+    def targets(self, source: FrameSource, params: AnalysisParams = AnalysisParams(),
+                progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None,
+                seconds: Optional[Dict[str, float]] = None, decisions: Optional[List[Dict]] = None,
+                shots: Optional[List[Tuple[int, int]]] = None, chunk: Optional[int] = None,
+                ) -> Iterator[Tuple[int, Array]]:
+        """The streamed analysis, both passes: (frame index, working-size target) for every frame, in order.
+
+        `seconds`, `decisions` and `shots`, when given, are filled as the passes go; `chunk` (frames
+        finalised at a time) is for tests that compare against the whole shot at once.
+        """
+        seconds = {} if seconds is None else seconds
+        with _timed(seconds, "survey"):
+            surveys = self.survey(source, params, progress, cancel)
+        if shots is not None:
+            shots[:] = [(s.start, s.stop) for s in surveys]
+        started = time.perf_counter()
+        for index, target in self.finalise(source, params, surveys, 0, progress, cancel, decisions, chunk):
+            seconds["finalise"] = seconds.get("finalise", 0.0) + time.perf_counter() - started
+            yield index, target
+            started = time.perf_counter()
 
     def analyse(self, source: FrameSource, params: AnalysisParams = AnalysisParams(),
-                progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None) -> ClipAnalysis:
-        """Every frame's target, kept for rendering any range later (the server's cached analysis)."""
+                progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None,
+                folder: "str | os.PathLike[str] | None" = None) -> ClipAnalysis:
+        """Every frame's target, kept for rendering any range later (the server's cached analysis).
+
+        With `folder`, the targets go to disk chunk by chunk (memory stays flat whatever the length) and an
+        interrupted analysis in that folder resumes: pass one's result is kept there as `survey.npz`, and
+        pass two picks up at the first chunk not on disk.
+        """
         validate(params)
         info = source.info
         shape = working_shape(info.height, info.width, params.working_size)
         seconds: Dict[str, float] = {}
         decisions: List[Dict] = []
-        shots: List[Tuple[int, int]] = []
-        targets = np.empty((info.count, *shape, 3), np.float16)
-        for index, target in self.targets(source, params, progress, cancel, seconds, decisions, shots):
-            targets[index] = ops.to_numpy(target)
-        return ClipAnalysis(info.count, info.height, info.width, shots, targets, as_dict(params), seconds,
-                            decisions)
+        store = MemoryTargets(info.count, shape) if folder is None else DiskTargets(folder, info.count, shape)
+        start = store.done_until()
+        saved = None if folder is None else Path(folder) / "survey.npz"
+        with _timed(seconds, "survey"):
+            if saved is not None and saved.is_file():
+                surveys = load_surveys(saved, self.device)
+            else:
+                surveys = self.survey(source, params, progress, cancel)
+                if saved is not None:
+                    save_surveys(saved, surveys)
+        started = time.perf_counter()
+        for index, target in self.finalise(source, params, surveys, start, progress, cancel, decisions):
+            store.put(index, ops.to_numpy(target))
+        seconds["finalise"] = time.perf_counter() - started
+        analysis = ClipAnalysis(info.count, info.height, info.width, [(s.start, s.stop) for s in surveys], store,
+                                as_dict(params), seconds, decisions)
+        if folder is not None:
+            write_meta(Path(folder), dict(analysis.meta(), complete=True, shape=list(shape), chunk=store.chunk))
+        return analysis
 
     # --- rendering ------------------------------------------------------------------------------------
 
@@ -235,7 +311,7 @@ class Deflicker:
         with open_source(input_path, colorspace=analysis_params.colorspace) as source:
             info = source.info
             shape = working_shape(info.height, info.width, analysis_params.working_size)
-            kept = np.empty((info.count if keep_targets else 0, *shape, 3), np.float16)
+            kept = MemoryTargets(info.count if keep_targets else 0, shape)
             with open_sink(output_path, info) as sink, _render_reader(source) as reader:
                 natives = reader.frames()
                 rendered = 0.0
@@ -250,7 +326,7 @@ class Deflicker:
                     sink.write(correct_frame(next(natives), target, info, render_params.strength))
                     rendered += time.perf_counter() - started
                     if keep_targets:
-                        kept[index] = ops.to_numpy(target)
+                        kept.put(index, ops.to_numpy(target))
                     progress("render", index + 1, info.count)
             seconds["render"] = rendered
         return ClipAnalysis(info.count, info.height, info.width, shots, kept, as_dict(analysis_params), seconds,

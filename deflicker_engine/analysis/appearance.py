@@ -171,11 +171,16 @@ def flicker_level(series: np.ndarray, kept: np.ndarray, spread_cells: float = 1.
     return spread.max(axis=-1).astype(np.float32)
 
 
-def harm_gate(level: np.ndarray, floor: float, shape: Tuple[int, int]) -> Optional[np.ndarray]:
-    """H x W x 1 share of the correction to apply: 0 where a cell flickers no more than the atlas's own error
-    explains (`floor`), 1 from twice that; None when every cell is fully corrected."""
-    gate = np.clip(level / max(floor, 1e-6) - 1.0, 0.0, 1.0)
-    if gate.min() >= 1.0:
+def harm_gate(level: np.ndarray, floor: float, shape: Tuple[int, int], clip_floor: float) -> Optional[np.ndarray]:
+    """H x W x 1 share of the correction to apply, or None where every pixel gets all of it.
+
+    Two tests, both against what the atlas's own error makes of a clean clip: the clip as a whole (a high
+    quantile of the regions' levels must clear `clip_floor`, reaching full strength at twice that) and each
+    region (0 at `floor`, 1 at twice that). A clip without flicker is left untouched; in a flickering clip,
+    regions that stay steady are left alone too."""
+    whole = float(np.clip(np.quantile(level, 0.75) / max(clip_floor, 1e-6) - 1.0, 0.0, 1.0))
+    region = np.clip(level / max(floor, 1e-6) - 1.0, 0.0, 1.0) * whole
+    if region.min() >= 1.0:
         return None
     h, w = shape
-    return np.clip(cv2.resize(gate.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR), 0, 1)[..., None]
+    return np.clip(cv2.resize(region.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR), 0, 1)[..., None]

@@ -56,6 +56,48 @@ class ShotSurvey:
         """The normalised, cross-faded atlas frame of shot frame t, float32 [h, w, 3]."""
         return blended_atlas_frame(self.windows, t, self.shape)
 
+    def to_arrays(self, prefix: str) -> Dict[str, np.ndarray]:
+        """Plain arrays (for an .npz beside cached targets, so a restarted server need not survey again)."""
+        out = {f"{prefix}meta": np.array([self.start, self.stop, *self.shape, *self.grid, int(self.neutral),
+                                          len(self.windows)], np.int64),
+               f"{prefix}series": self.series}
+        for k, win in enumerate(self.windows):
+            out[f"{prefix}w{k}_range"] = np.array([win.start, win.stop, *win.atlas.size], np.int64)
+            out[f"{prefix}w{k}_texture"] = win.atlas.texture.cpu().numpy()
+            out[f"{prefix}w{k}_to_canvas"] = win.atlas.to_canvas.cpu().numpy()
+            out[f"{prefix}w{k}_residual"] = win.atlas.residual.cpu().numpy()
+            out[f"{prefix}w{k}_offset"] = win.offset
+        return out
+
+    @classmethod
+    def from_arrays(cls, data, prefix: str, device: torch.device) -> "ShotSurvey":
+        start, stop, h, w, gh, gw, neutral, count = (int(v) for v in data[f"{prefix}meta"])
+        windows = []
+        for k in range(count):
+            a, b, ah, aw = (int(v) for v in data[f"{prefix}w{k}_range"])
+            atlas = Atlas(torch.from_numpy(data[f"{prefix}w{k}_texture"]).to(device),
+                          torch.from_numpy(data[f"{prefix}w{k}_to_canvas"]).to(device),
+                          torch.from_numpy(data[f"{prefix}w{k}_residual"]).to(device), (ah, aw))
+            windows.append(WindowAtlas(a, b, atlas, np.asarray(data[f"{prefix}w{k}_offset"], np.float32)))
+        return cls(start, stop, (h, w), (gh, gw), windows, np.asarray(data[f"{prefix}series"], np.float32),
+                   bool(neutral))
+
+
+def save_surveys(path, surveys: List[ShotSurvey]) -> None:
+    """All of a clip's shot surveys in one .npz, written atomically."""
+    from ..io import atomic_file
+
+    arrays = {"count": np.array([len(surveys)], np.int64)}
+    for k, shot in enumerate(surveys):
+        arrays.update(shot.to_arrays(f"s{k}_"))
+    with atomic_file(path) as handle:
+        np.savez(handle, **arrays)
+
+
+def load_surveys(path, device: torch.device) -> List[ShotSurvey]:
+    with np.load(path, allow_pickle=False) as data:
+        return [ShotSurvey.from_arrays(data, f"s{k}_", device) for k in range(int(data["count"][0]))]
+
 
 def crossfade(windows: List[WindowAtlas], t: int) -> List[Tuple[WindowAtlas, float]]:
     """The windows covering frame t with their weights: linear fades across each overlap, summing to 1."""

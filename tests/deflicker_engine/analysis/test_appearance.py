@@ -58,11 +58,13 @@ def test_adaptive_keeps_a_genuine_step_and_a_ramp():
         assert error < 0.5 * np.abs(ap.hold(flicker + change) - change).mean(), chosen
 
 
-def test_the_gate_leaves_quiet_cells_alone_and_is_none_when_everything_flickers():
-    level = np.array([[0.005, 0.2], [0.03, 0.5]], np.float32)
-    gate = ap.harm_gate(level, 0.02, (20, 20))
+def test_the_gate_leaves_steady_clips_and_regions_alone():
+    level = np.array([[0.005, 0.2], [0.15, 0.5]], np.float32)
+    gate = ap.harm_gate(level, 0.02, (20, 20), 0.04)
     assert gate.shape == (20, 20, 1) and gate[2, 2, 0] == 0.0 and gate[-3, -3, 0] == 1.0
-    assert ap.harm_gate(np.full((2, 2), 0.3, np.float32), 0.02, (8, 8)) is None
+    assert ap.harm_gate(np.full((2, 2), 0.3, np.float32), 0.02, (8, 8), 0.04) is None
+    steady = ap.harm_gate(np.full((2, 2), 0.035, np.float32), 0.02, (8, 8), 0.04)   # a clean clip's atlas error
+    assert steady.max() == 0.0
 
 
 def test_window_offset_is_the_gain_between_two_renders_of_the_same_frames():
