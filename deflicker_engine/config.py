@@ -8,7 +8,7 @@ afterwards. A preset is a named set of analysis values (PRESETS); values given e
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Dict, Tuple
 
 from .errors import ParameterError
@@ -132,6 +132,17 @@ def from_dict(cls, values: Dict[str, Any]):
             value = float(value)
         coerced[name] = value
     return validate(cls(**coerced))
+
+
+def resolve(params: Any) -> Any:
+    """`params` with its preset's values in every field still at its default (explicit values win), so
+    `AnalysisParams(preset="processed")` means what `from_dict` makes of {"preset": "processed"}."""
+    preset = PRESETS.get(getattr(params, "preset", "auto"))
+    if preset is None or not preset.values:
+        return params
+    defaults = {f.name: f.default for f in fields(params)}
+    changes = {k: v for k, v in preset.values.items() if getattr(params, k) == defaults[k]}
+    return replace(params, **changes) if changes else params
 
 
 def preset_help() -> str:

@@ -26,7 +26,7 @@ from . import ops
 from .analysis import appearance
 from .analysis.atlas import AtlasConfig
 from .analysis.survey import ShotSurvey, load_surveys, save_surveys, survey
-from .config import AnalysisParams, RenderParams, as_dict, validate
+from .config import AnalysisParams, RenderParams, as_dict, resolve, validate
 from .device import resolve_device
 from .errors import InputError
 from .filtering.finalise import ShotFinaliser
@@ -161,7 +161,7 @@ class Deflicker:
     def survey(self, source: FrameSource, params: AnalysisParams = AnalysisParams(),
                progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None) -> List[ShotSurvey]:
         """Pass one: the clip's shots, each with its atlases and appearance series (compact)."""
-        validate(params)
+        params = resolve(validate(params))
         info = with_colorspace(source.info, params.colorspace)
         shape = working_shape(info.height, info.width, params.working_size)
 
@@ -183,6 +183,7 @@ class Deflicker:
         Starting inside a shot (a resumed analysis) runs the recurrences over up to WARM_UP frames before
         `start` first, so the targets match an uninterrupted run to within a few thousandths.
         """
+        params = resolve(validate(params))
         info = with_colorspace(source.info, params.colorspace)
         shape = working_shape(info.height, info.width, params.working_size)
         fps = info.fps or float(DEFAULT_RATE)
@@ -248,7 +249,7 @@ class Deflicker:
         interrupted analysis in that folder resumes: pass one's result is kept there as `survey.npz`, and
         pass two picks up at the first chunk not on disk.
         """
-        validate(params)
+        params = resolve(validate(params))
         info = source.info
         shape = working_shape(info.height, info.width, params.working_size)
         seconds: Dict[str, float] = {}

@@ -62,3 +62,11 @@ def test_choice_parameters_are_described_with_their_choices():
     preset = {p["name"]: p for p in schema(AnalysisParams)}["preset"]
     assert preset["type"] == "choice" and preset["choices"] == list(PRESETS) and preset["default"] == "auto"
     assert set(presets_schema()) == set(PRESETS)
+
+
+def test_a_preset_given_in_python_applies_its_values_to_the_fields_left_at_their_defaults():
+    from deflicker_engine.config import PRESETS, resolve
+
+    name, value = next(iter(PRESETS["processed"].values.items()))
+    assert getattr(resolve(AnalysisParams(preset="processed")), name) == value
+    assert resolve(AnalysisParams()) == AnalysisParams()
