@@ -91,11 +91,15 @@ class Server:
             if self.engine is None:
                 log.info("loading the engine on device '%s'", self.config.device)
                 self.engine = load_engine(self.config.engine, self.config.device)
-            self.cache = AnalysisCache(self.config.analyses_dir, self.config.memory_budget_bytes, self.engine.save,
-                                       self.engine.load, self.config.disk_budget_bytes)
+            self.cache = AnalysisCache(self.config.analyses_dir, self.config.memory_budget_bytes,
+                                       self.engine.open_analysis, self.config.disk_budget_bytes)
             swept = self.cache.sweep()
             if swept:
                 log.info("removed %d partial cache files left by an earlier server", swept)
+            unfinished = self.cache.snapshot()["disk_unfinished"]
+            if unfinished:
+                log.info("%d unfinished analyses on disk: each resumes from its chunks when a client asks for it",
+                         unfinished)
             self.tasks = TaskContext(self.engine, self.cache, self.clips, self.queue, self.outbox, self.roots)
             self.effect = effect_description(self.engine, SERVER_VERSION)
             workers = self.workers = [DeviceWorker(self.queue, self.outbox, self.engine.device, lane)

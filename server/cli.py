@@ -28,10 +28,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"where analyses, spools and the log live (default {default_cache_dir()})")
     parser.add_argument("--device", default="auto", help="compute device: auto, cpu, cuda or cuda:N (default auto)")
     parser.add_argument("--memory-budget", type=int, default=4096, metavar="MB",
-                        help="memory for resident analyses; least recently used ones fall back to disk (default 4096)")
+                        help="memory for the analysis chunks renders read (whatever analyses they belong to); "
+                             "the least recently used go back to disk (default 4096)")
     parser.add_argument("--disk-budget", type=float, default=DEFAULT_DISK_BUDGET_MB, metavar="MB",
-                        help="disk for persisted analyses in the cache folder; the least recently used are deleted "
-                             f"beyond it (default {DEFAULT_DISK_BUDGET_MB}; 0 keeps none)")
+                        help="disk for analyses in the cache folder (finished and interrupted ones, one folder "
+                             "each); the least recently used are deleted beyond it, never one a job is using "
+                             f"(default {DEFAULT_DISK_BUDGET_MB}; 0 keeps an analysis only while jobs use it)")
     parser.add_argument("--root", type=Path, action="append", default=[], metavar="DIR",
                         help="folder client paths may read from and write to (repeatable; default for a loopback "
                              "bind: your home folder and the cache folder)")
@@ -137,6 +139,15 @@ def _duration(seconds: float) -> str:
     return f"{h}h {m}m {s}s" if h else (f"{m}m {s}s" if m else f"{s}s")
 
 
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _unfinished(memory: Dict[str, Any]) -> str:
+    count = memory.get("disk_unfinished", 0)
+    return f" (+{count} unfinished, resumed when asked for)" if count else ""
+
+
 def format_status(st: Dict[str, Any]) -> str:
     """The status a client may see: its own clips, jobs and session in full, other clients' as counts."""
     mem = st["memory"]
@@ -145,8 +156,9 @@ def format_status(st: Dict[str, Any]) -> str:
     disk = _mb(mem["disk_bytes"]) + (f" of {_mb(disk_budget)}" if disk_budget is not None else "")
     lines = [f"{st['server']} at {st['endpoint']} (pid {st['pid']}, up {_duration(st['uptime'])}), "
              f"device {st['device']}",
-             f"analyses: {len(mem['resident'])} resident, {_mb(mem['used'])} of {_mb(mem['budget'])}; "
-             f"{mem['disk_entries']} on disk ({disk}) in {mem['folder']}",
+             f"analyses: {len(mem['resident'])} open, {_count(mem.get('chunks', 0), 'chunk')} in memory "
+             f"({_mb(mem['used'])} of {_mb(mem['budget'])}); {mem['disk_entries']} on disk"
+             f"{_unfinished(mem)}, {_count(mem.get('disk_chunks', 0), 'chunk')} ({disk}) in {mem['folder']}",
              f"roots: {', '.join(st['roots']) or 'none'}"]
     lines.append(f"clips ({len(st['clips'])}; other clients: {others.get('clips', 0)}):")
     for c in st["clips"]:

@@ -56,8 +56,8 @@ class ServerConfig:
     bind: str = DEFAULT_BIND
     cache_dir: Path = field(default_factory=default_cache_dir)
     device: str = "auto"
-    memory_budget_mb: float = 4096
-    disk_budget_mb: float = DEFAULT_DISK_BUDGET_MB   # analyses kept on disk (LRU); 0 keeps none
+    memory_budget_mb: float = 4096                   # analysis chunks held in memory (LRU, all analyses)
+    disk_budget_mb: float = DEFAULT_DISK_BUDGET_MB   # analysis folders kept on disk (LRU); 0: while jobs use them
     roots: Tuple[Path, ...] = ()
     curve_secret_file: Optional[Path] = None    # zmq.auth certificate with the server's secret key
     curve_clients_dir: Optional[Path] = None    # folder of authorised client public keys

@@ -15,9 +15,13 @@ module:factory`, used by tests and possible plug-ins); the methods are:
     frame_files(path) -> (folder, names) | None   the files a sequence path would read (listing only,
                                             nothing opened); None for a single (video) file
     read_frame(path) -> array               one image file (clips opened from a list of files)
-    analyse(source, params, progress, cancel) -> analysis (with .nbytes)
+    analyse(source, params, progress, cancel, folder) -> analysis
+                                            a disk analysis written into `folder` chunk by chunk (see
+                                            analysis_files for the layout); an interrupted one there is
+                                            resumed at its first missing chunk
+    open_analysis(folder, targets) -> analysis   the finished analysis in `folder`, its targets read
+                                            through `targets` (the server's chunk store: get(index), nbytes)
     render(source, analysis, params, start, stop, progress, cancel) -> iterator of (index, frame)
-    save(analysis, path), load(path)        atomic .npz, no pickle
     open_sink(path, source, start, stop)    atomic output of frames [start, stop) of `source`
     info_dict(info) -> dict                 ClipInfo as plain data for the wire
 """
@@ -157,22 +161,27 @@ class RealEngine(EngineIO):
         super().__init__()
         from deflicker_engine.pipeline import ClipAnalysis, Deflicker
 
-        self._analysis_cls = ClipAnalysis
         self._engine = Deflicker(device)
         self.device = str(self._engine.device)
         self.engine_id = _engine_id(ClipAnalysis.VERSION)
 
-    def analyse(self, source, params, progress, cancel) -> Any:
-        return self._engine.analyse(source, params, progress=progress, cancel=cancel)
+    def analyse(self, source, params, progress, cancel, folder: Path) -> Any:
+        return self._engine.analyse(source, params, progress=progress, cancel=cancel, folder=folder)
+
+    def open_analysis(self, folder: Path, targets: Any) -> Any:
+        return open_disk_analysis(folder, targets)
 
     def render(self, source, analysis, params, start, stop, progress, cancel) -> Iterator[Tuple[int, Any]]:
         return self._engine.render(source, analysis, params, start=start, stop=stop, progress=progress, cancel=cancel)
 
-    def save(self, analysis, path: Path) -> None:
-        analysis.save(path)
 
-    def load(self, path: Path) -> Any:
-        return self._analysis_cls.load(path)
+def open_disk_analysis(folder: Path, targets: Any) -> Any:
+    """A finished disk analysis of the engine, reading its targets through `targets`. The engine checks the
+    folder (version, complete, every chunk present); its own chunk reader is swapped for the server's, which
+    shares one memory budget across analyses and checks every chunk's CRC. Needs no networks."""
+    from deflicker_engine.pipeline import ClipAnalysis
+
+    return dataclasses.replace(ClipAnalysis.open(folder, resident=1), store=targets)
 
 
 def _engine_id(analysis_version: int) -> str:

@@ -48,10 +48,13 @@ def test_status_prints_what_the_server_holds(inprocess, tmp_path, capsys):
     from tests.conftest import textured_scene
     shot = write_png_sequence(tmp_path / "shot", textured_scene(4, 16, 24))
     with bridge.Connection(srv.address) as conn:
-        conn.open(path=str(shot)).analyse()
+        clip = conn.open(path=str(shot))
+        clip.analyse()
+        clip.frame(1)
         assert main(["status", "--server", srv.address]) == 0
     out = capsys.readouterr().out
-    assert "device fake-cpu" in out and "analyses: 1 resident" in out and "on disk" in out
+    assert "device fake-cpu" in out and "analyses: 1 open, 1 chunk in memory" in out
+    assert "1 on disk, 1 chunk (" in out
     # `deflicker status` is a client of its own: another client's clip is a count, never its path
     assert "clips (0; other clients: 1)" in out and str(shot) not in out
     assert main(["status", "--server", srv.address, "--json"]) == 0

@@ -47,7 +47,8 @@ def test_second_analysis_and_any_frame_come_from_the_cache(inprocess, shot):
         assert (clip.start, clip.stop, clip.info["width"], clip.info["height"]) == (0, 12, 64, 48)
         stages = []
         first = clip.analyse(progress=lambda stage, done, total: stages.append((stage, done, total)))
-        assert first["cached"] == "" and stages[-1] == ("analyse", 12, 12)
+        assert first["cached"] == "" and stages[-1] == ("finalise", 12, 12)
+        assert {s for s, _, _ in stages} == {"survey", "finalise"}          # the engine's stage names, passed on
         assert clip.analyse()["cached"] == "memory"
         frame = clip.frame(7, numpy=True)
         assert frame.shape == (48, 64, 3) and frame.dtype == np.uint8
@@ -182,13 +183,15 @@ def test_a_changed_source_is_refused_until_reopened(inprocess, shot):
             clip.analyse()
 
 
-def test_lru_budget_keeps_recent_analyses_and_a_restart_reads_the_disk(inprocess, shot, tmp_path):
+def test_a_zero_memory_budget_still_renders_and_a_restart_reads_the_disk(inprocess, shot, tmp_path):
     srv = inprocess(memory_budget_mb=0)
     with bridge.Connection(srv.address) as conn:
         clip = conn.open(path=str(shot))
         assert clip.analyse()["cached"] == ""
-        assert clip.analyse()["cached"] == "disk"          # too big for a zero budget: never resident
-        assert conn.status()["memory"]["disk_entries"] == 1
+        assert clip.analyse()["cached"] == "memory"        # open: its metadata, no chunk read yet
+        assert [f.index for f in clip.render()] == list(range(12))
+        memory = conn.status()["memory"]
+        assert memory["disk_entries"] == 1 and memory["disk_chunks"] == 3 and memory["chunks"] == 1   # one at a time
     srv.stop()
     again = inprocess()
     with bridge.Connection(again.address) as conn:

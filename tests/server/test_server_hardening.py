@@ -252,24 +252,34 @@ def _damage(path: Path, how: str) -> None:
     data = bytearray(path.read_bytes())
     if how == "truncate":
         path.write_bytes(bytes(data[: len(data) // 2]))
-    else:                                                        # one bit in the middle of the array data
-        data[len(data) // 3] ^= 0x10
+    else:                                                        # one bit in the array data (after the header)
+        data[len(data) - 1 - len(data) // 8] ^= 0x10
         path.write_bytes(bytes(data))
 
 
 def test_a_damaged_cache_entry_is_removed_logged_and_recomputed(server_factory, local_shot):
-    server = server_factory(engine=FAKE_ENGINE, extra=["--memory-budget", "0"]).start()
+    """A chunk is checked (size, CRC) whenever it is read: a render that meets a damaged one gets its frames
+    all the same (the analysis is computed again); a bad meta.json is found when the entry is opened."""
+    server = server_factory(engine=FAKE_ENGINE, extra=["--memory-budget", "0"]).start()   # one chunk resident
     with server.connect() as conn:
         clip = conn.open(path=str(local_shot))
         key = clip.analyse()["key"]
-        npz = server.cache / "analyses" / f"{key}.npz"
-        for how in ("truncate", "flip"):
-            _damage(npz, how)
-            again = clip.analyse()
-            assert (again["key"], again["cached"]) == (key, ""), how          # a miss, computed again
-            assert clip.analyse()["cached"] == "disk"                          # and stored again, whole
+        folder = server.cache / "analyses" / key
+        wanted = [f.array.copy() for f in clip.render()]
+        for chunk, how in ((0, "truncate"), (1, "flip")):
+            _damage(folder / f"chunk_{chunk:06d}.npy", how)
+            got = [f.array.copy() for f in clip.render()]
+            assert len(got) == len(wanted) and all(np.array_equal(g, w) for g, w in zip(got, wanted)), how
+            assert clip.analyse()["cached"] == "memory"                        # stored again, whole
         assert conn.status()["memory"]["hits"]["damaged"] == 2
-    assert server.stderr().count("is damaged") == 2
+    server.kill()
+    (folder / "meta.json").write_text('{"complete": tr')
+    again = server_factory(engine=FAKE_ENGINE, cache=server.cache).start()
+    with again.connect() as conn:
+        clip = conn.open(path=str(local_shot))
+        assert (clip.analyse()["cached"], clip.analyse()["cached"]) == ("", "memory")   # a miss, computed again
+        assert conn.status()["memory"]["hits"]["damaged"] == 1
+    assert server.stderr().count("is damaged") == 2 and again.stderr().count("is damaged") == 1
 
 
 # ------------------------------------------------------------------------------------------ ids, paths, shutdown
@@ -352,7 +362,7 @@ def test_the_disk_cache_keeps_to_its_budget_least_recently_used_first(server_fac
     probe = server_factory(engine=FAKE_ENGINE, cache=tmp_path / "probe-cache").start()
     with probe.connect() as conn:
         one = conn.open(path=str(local_shot)).analyse()["key"]
-    size = (probe.cache / "analyses" / f"{one}.npz").stat().st_size
+    size = sum(p.stat().st_size for p in (probe.cache / "analyses" / one).iterdir())
     probe.stop()
     budget_mb = 2.5 * size / (1 << 20)                            # room for two entries
     server = server_factory(engine=FAKE_ENGINE, extra=["--memory-budget", "0", "--disk-budget", f"{budget_mb:.9f}"])
@@ -360,14 +370,14 @@ def test_the_disk_cache_keeps_to_its_budget_least_recently_used_first(server_fac
     with server.connect() as conn:
         clip = conn.open(path=str(local_shot))
         keys = {seed: clip.analyse({"seed": seed})["key"] for seed in (1, 2, 3)}
-        on_disk = lambda: sorted(p.stem for p in (server.cache / "analyses").glob("*.npz"))   # noqa: E731
-        assert on_disk() == sorted([keys[2], keys[3]])            # the oldest went
-        assert clip.analyse({"seed": 2})["cached"] == "disk"      # 2 is now the most recently used
+        on_disk = lambda: sorted(p.name for p in (server.cache / "analyses").iterdir())   # noqa: E731
+        assert on_disk() == sorted([keys[2], keys[3]])            # the oldest went, its folder whole
+        assert clip.analyse({"seed": 2})["cached"] == "memory"    # 2 is now the most recently used
         keys[4] = clip.analyse({"seed": 4})["key"]
         assert on_disk() == sorted([keys[2], keys[4]])
         memory = conn.status()["memory"]
         assert memory["disk_entries"] == 2 and memory["disk_bytes"] <= memory["disk_budget"]
-        assert memory["hits"]["evicted_from_disk"] == 2
+        assert memory["hits"]["evicted_from_disk"] == 2 and memory["disk_chunks"] == 2 * 3
 
 
 # ------------------------------------------------------------------------------------------ the spec
