@@ -19,9 +19,10 @@ PENDING, CONNECTING, ANALYSING, RENDERING = "pending", "connecting", "analysing"
 DONE, FAILED, CANCELLED = "done", "failed", "cancelled"
 FINISHED = (DONE, FAILED, CANCELLED)
 
-# share of the whole job per engine stage (docs/protocol.md names them), for one overall progress bar
-STAGE_WEIGHTS = (("read", 0.05), ("flow", 0.20), ("atlas", 0.35), ("filter", 0.10), ("refine", 0.10),
-                 ("render", 0.20))
+# share of the whole job per stage the server reports (docs/protocol.md names them), for one overall progress bar:
+# the analysis's two passes (survey: shots and atlases; finalise: every frame's target), then the render. A stage
+# not listed (a newer server's) is shown by its name and leaves the bar where it was.
+STAGE_WEIGHTS = (("survey", 0.45), ("finalise", 0.35), ("render", 0.20))
 
 
 class RangeError(BridgeError):
@@ -85,7 +86,7 @@ class JobStatus(object):
         return self.state in FINISHED
 
     def text(self):
-        """One line for a status bar: "atlas 40/120", "done", or the error message."""
+        """One line for a status bar: "finalise 40/120", "done", or the error message."""
         if self.state in (FAILED, CANCELLED) or (self.state == CONNECTING and self.message):
             return self.message or self.state
         if self.state == DONE:
@@ -175,8 +176,10 @@ class Job(object):
                 setattr(self._status, key, value)
 
     def _progress(self, stage, done, total):
-        self._set(stage=stage, done=int(done), total=int(total),
-                  fraction=overall_fraction(stage, done, total, self.output is None))
+        fields = {"stage": stage, "done": int(done), "total": int(total)}
+        if any(stage == name for name, _ in STAGE_WEIGHTS):
+            fields["fraction"] = overall_fraction(stage, done, total, self.output is None)
+        self._set(**fields)
 
     def _run(self):
         conn = clip = None

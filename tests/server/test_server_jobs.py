@@ -50,8 +50,8 @@ def test_progress_is_throttled_but_the_last_step_always_goes():
     job, sent = _job("a", 1), []
     progress = progress_sink(job, lambda *event: sent.append(event), min_interval=60)
     for done in range(1, 101):
-        progress("flow", done, 100)
-    assert sent == [("flow", 1, 100), ("flow", 100, 100)] and job.progress == ("flow", 100, 100)
+        progress("finalise", done, 100)
+    assert sent == [("finalise", 1, 100), ("finalise", 100, 100)] and job.progress == ("finalise", 100, 100)
 
 
 def test_the_outbox_keeps_the_order_messages_were_made_in_across_threads():

@@ -221,17 +221,17 @@ def _watch(mods, job, cancel_after=None):
 
 
 def test_runner_shows_progress_and_posts_the_final_status_once(mods):
-    states = [JobStatus("analysing", "atlas", 1, 4, 0.2), JobStatus("rendering", "render", 2, 4, 0.9),
+    states = [JobStatus("analysing", "survey", 1, 4, 0.2), JobStatus("rendering", "render", 2, 4, 0.9),
               JobStatus(DONE, fraction=1.0, result={"frames": 4})]
     watcher, (task,), posted = _watch(mods, FakeJob(states))
-    assert task.messages == ["Deflicker Deflicker1: atlas 1/4", "Deflicker Deflicker1: render 2/4",
+    assert task.messages == ["Deflicker Deflicker1: survey 1/4", "Deflicker Deflicker1: render 2/4",
                              "Deflicker Deflicker1: done"]
     assert task.progress[-1] == 100 and task.progress == sorted(task.progress)
     assert len(posted) == 1 and posted[0][1][0].state == DONE
 
 
 def test_runner_cancels_the_job_when_the_progress_window_is_cancelled(mods):
-    job = FakeJob([JobStatus("analysing", "atlas", 1, 100, 0.1)])
+    job = FakeJob([JobStatus("analysing", "finalise", 1, 100, 0.1)])
     watcher, tasks, posted = _watch(mods, job, cancel_after=3)
     assert job.cancelled.is_set() and posted[0][1][0].state == CANCELLED
 

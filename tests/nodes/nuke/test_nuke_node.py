@@ -225,7 +225,7 @@ def test_cancel_mid_job_leaves_nothing_and_the_graph_unchanged(nuke, host, serve
     node["render"].execute()                             # a second press while it runs is refused
     assert nuke.standin_messages() == ["Deflicker: Deflicker1 is still working; wait for it or press Cancel."]
     task = nuke.standin_progress_tasks()[-1]
-    nuke.standin_run_until(lambda: any("atlas" in m for m in task.messages), 120)
+    nuke.standin_run_until(lambda: any("survey" in m for m in task.messages), 120)
     if how == "progress window":
         nuke.standin_cancel_progress()
     else:
@@ -277,7 +277,7 @@ def test_losing_the_server_mid_job_is_reported_and_changes_nothing(nuke, host, s
     node["render"].execute()
     task = nuke.standin_progress_tasks()[-1]
     try:
-        nuke.standin_run_until(lambda: any("atlas" in m for m in task.messages), 120)
+        nuke.standin_run_until(lambda: any("survey" in m for m in task.messages), 120)
         doomed.kill()
         nuke.standin_run_until(lambda: not host.running(node), 60)
     finally:
