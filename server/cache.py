@@ -32,7 +32,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 import numpy as np
 
@@ -157,6 +157,7 @@ class AnalysisCache:
         self._opened: "collections.OrderedDict[str, _Opened]" = collections.OrderedDict()
         self._generation: Dict[str, int] = collections.defaultdict(int)   # +1 whenever a key's folder goes
         self._pins: Dict[str, int] = collections.Counter()
+        self._computing: Set[str] = set()
         self.hits = {"memory": 0, "disk": 0, "miss": 0, "damaged": 0, "evicted_from_disk": 0, "resumed": 0}
         self.folder.mkdir(parents=True, exist_ok=True)
         self._disk = self._scan()     # key -> _OnDisk, least recently used first
@@ -189,6 +190,9 @@ class AnalysisCache:
         folder = self._path(key)
         with self._lock:
             generation = self._generation[key]
+            if key in self._computing:
+                self.hits["miss"] += 1
+                return None
         try:
             opened = self._open_folder(key, folder, generation)
         except Damaged as damage:
@@ -211,6 +215,19 @@ class AnalysisCache:
     def path(self, key: str) -> Path:
         """The folder the engine analyses `key` into."""
         return self._path(key)
+
+    @contextmanager
+    def computing(self, key: str) -> Iterator[Resume]:
+        """The compute lane analyses `key` into its folder within this block (see `prepare`); meanwhile the
+        folder is nobody else's to open, even once the engine has marked it complete and `put` is still
+        recording it."""
+        with self._lock:
+            self._computing.add(key)
+        try:
+            yield self.prepare(key)
+        finally:
+            with self._lock:
+                self._computing.discard(key)
 
     def prepare(self, key: str) -> Resume:
         """Make the folder ready for the engine and say what an interrupted analysis left there: its chunks

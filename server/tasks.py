@@ -101,15 +101,16 @@ def _compute_analysis(ctx: TaskContext, job: Job, record: ClipRecord, params: An
     """Analyse into the key's folder; an interrupted analysis there is resumed at its first missing chunk."""
     key = clip_key(ctx, record, params_dict)
     started = time.perf_counter()
-    resume = ctx.cache.prepare(key)
-    if resume.surveyed:
-        log.info("resuming analysis %s of %s: pass one is on disk, and its first %d frames", key, record.label,
-                 resume.frames)
-    with record.source(ctx.engine) as source:
-        _analyse_into(ctx, job, source, params, key, resume.surveyed)
-    analysis = ctx.cache.put(key, {"source": record.label, "params": params_dict, "range": [record.start, record.stop],
-                                   "seconds": round(time.perf_counter() - started, 3),
-                                   "resumed_from": resume.frames})
+    with ctx.cache.computing(key) as resume:
+        if resume.surveyed:
+            log.info("resuming analysis %s of %s: pass one is on disk, and its first %d frames", key, record.label,
+                     resume.frames)
+        with record.source(ctx.engine) as source:
+            _analyse_into(ctx, job, source, params, key, resume.surveyed)
+        analysis = ctx.cache.put(key, {"source": record.label, "params": params_dict,
+                                       "range": [record.start, record.stop],
+                                       "seconds": round(time.perf_counter() - started, 3),
+                                       "resumed_from": resume.frames})
     return Found(analysis, "", key, resume.frames)
 
 

@@ -200,6 +200,17 @@ def test_an_interrupted_analysis_resumes_only_from_what_reads_back_whole(tmp_pat
     assert np.allclose(_frame_means(analysis, 20), expected, atol=2e-3)
 
 
+def test_an_analysis_being_computed_is_nobody_elses_to_open_until_it_is_recorded(tmp_path, caplog):
+    """The render lane may look for the key while the compute lane writes it: even once the engine has marked
+    it complete, it is a miss until `put` has recorded its chunks."""
+    cache, engine = _cache(tmp_path)
+    with cache.computing("k") as resume:
+        engine.analyse(Clip(8), None, lambda *a: None, None, cache.path("k"))
+        assert resume.frames == 0 and cache.load("k") is None and not cache.has("k")
+        cache.put("k", {})
+    assert cache.has("k") and cache.load("k") is not None and "without its entry" not in caplog.text
+
+
 # ------------------------------------------------------------------------------------------ damage
 def _damage(path, how: str) -> None:
     data = bytearray(path.read_bytes())
