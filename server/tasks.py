@@ -106,18 +106,18 @@ def _compute_analysis(ctx: TaskContext, job: Job, record: ClipRecord, params: An
             log.info("resuming analysis %s of %s: pass one is on disk, and its first %d frames", key, record.label,
                      resume.frames)
         with record.source(ctx.engine) as source:
-            _analyse_into(ctx, job, source, params, key, resume.surveyed)
+            kept = resume.frames if _analyse_into(ctx, job, source, params, key, resume.surveyed) else 0
         analysis = ctx.cache.put(key, {"source": record.label, "params": params_dict,
                                        "range": [record.start, record.stop],
-                                       "seconds": round(time.perf_counter() - started, 3),
-                                       "resumed_from": resume.frames})
-    return Found(analysis, "", key, resume.frames)
+                                       "seconds": round(time.perf_counter() - started, 3), "resumed_from": kept})
+    return Found(analysis, "", key, kept)
 
 
-def _analyse_into(ctx: TaskContext, job: Job, source: Any, params: Any, key: str, resuming: bool) -> None:
-    """The engine's analysis into the key's folder. A resume that fails before its first finalised frame
-    for a reason of its own (a survey.npz the engine cannot load: not a DeflickerError, which is the clip's
-    or the device's) starts again from an empty folder, once."""
+def _analyse_into(ctx: TaskContext, job: Job, source: Any, params: Any, key: str, resuming: bool) -> bool:
+    """The engine's analysis into the key's folder; False when it had to start again from the first frame.
+    A resume that fails before its first finalised frame for a reason of its own (a survey.npz the engine
+    cannot load: not a DeflickerError, which is the clip's or the device's) starts again from an empty
+    folder, once."""
     progress = _progress(ctx, job)
     finalising = [False]
 
@@ -127,13 +127,15 @@ def _analyse_into(ctx: TaskContext, job: Job, source: Any, params: Any, key: str
 
     try:
         ctx.engine.analyse(source, params, watched, job.cancel, ctx.cache.path(key))
+        return True
     except DeflickerError:
         raise
     except Exception as error:
         if not resuming or finalising[0]:
             raise
         ctx.cache.restart(key, f"its resume state does not load: {type(error).__name__}: {error}")
-        ctx.engine.analyse(source, params, progress, job.cancel, ctx.cache.path(key))
+    ctx.engine.analyse(source, params, progress, job.cancel, ctx.cache.path(key))
+    return False
 
 
 def _result(ctx: TaskContext, record: ClipRecord, found: Found, started: float) -> Dict[str, Any]:

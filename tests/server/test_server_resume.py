@@ -147,3 +147,27 @@ def test_a_cancelled_analysis_leaves_its_chunks_and_the_next_one_resumes(inproce
         assert srv.engine.finalised - finalised == 20 - 4 * len(kept)     # only the frames not on disk
         assert srv.engine.analyses == 1 and conn.status()["memory"]["disk_unfinished"] == 0
         assert os.path.isfile(folder / "meta.json") and clip.analyse()["cached"] == "memory"
+
+
+def test_resume_state_the_engine_cannot_load_is_a_miss_and_the_analysis_starts_again(inprocess, tmp_path):
+    """A survey.npz whose zip reads back whole but which the engine cannot use (another layout, say) makes
+    the resume fail before its first finalised frame: the folder is emptied and the analysis starts again."""
+    srv = inprocess()
+    srv.engine.analyse_delay = 0.05
+    shot = write_png_sequence(tmp_path / "shot", flicker(textured_scene(16, 16, 24, seed=9)))
+    with bridge.Connection(srv.address) as conn:
+        clip = conn.open(path=str(shot))
+        pending = conn.submit("analyse", {"clip": clip.id})
+        for header, _ in conn.events(pending, timeout=30):
+            if header["kind"] == "progress" and header["stage"] == "finalise" and header["done"] >= 6:
+                assert conn.cancel(pending)
+                break
+        assert _wait_until(lambda: conn.status()["jobs"] == [])
+        folder = _entry(srv.config.cache_dir)
+        np.savez(folder / "survey.npz", something_else=np.zeros(3))
+        srv.engine.analyse_delay = 0.0
+        result = clip.analyse()
+        assert (result["cached"], result["resumed_from"], result["chunks"]) == ("", 0, 4)
+        memory = conn.status()["memory"]
+        assert memory["hits"]["damaged"] == 1 and memory["disk_unfinished"] == 0
+        assert [f.index for f in clip.render(10, 12)] == [10, 11]
