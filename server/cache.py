@@ -29,6 +29,7 @@ import logging
 import os
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,7 @@ from .analysis_files import Damaged, Layout
 log = logging.getLogger("deflicker.server")
 
 MAX_OPEN = 256       # opened analyses kept (metadata only: their chunks are in the pool)
+TRASH = ".deleting-"  # a removed entry's folder, renamed at once and deleted after
 
 OpenAnalysis = Callable[[Path, Any], Any]    # (folder, targets) -> the engine's analysis reading through targets
 
@@ -196,7 +198,7 @@ class AnalysisCache:
         try:
             opened = self._open_folder(key, folder, generation)
         except Damaged as damage:
-            self._damaged(key, str(damage))
+            self._damaged(key, str(damage), generation)
             opened = None
         if opened is None:
             with self._lock:
@@ -279,7 +281,7 @@ class AnalysisCache:
             if opened is None:
                 raise Damaged(f"the engine returned without finishing {files.META}")
         except Damaged as damage:
-            self._damaged(key, str(damage))
+            self._damaged(key, str(damage), generation)
             raise Damaged(f"analysis {key[:12]} was not stored whole ({damage}); ask again to compute it again") \
                 from None
         with self._lock:
@@ -311,29 +313,40 @@ class AnalysisCache:
     def discard(self, key: str, generation: int, why: str) -> bool:
         """A reader found `key` damaged: remove it, unless it is gone already (`generation` is the one the
         reader opened; a newer folder is not the damaged one)."""
-        with self._lock:
-            if self._generation[key] != generation:
-                return False
-        self._damaged(key, why)
-        return True
+        return self._damaged(key, why, generation)
 
-    def _damaged(self, key: str, why: str) -> None:
+    def _damaged(self, key: str, why: str, generation: Optional[int] = None) -> bool:
+        if not self._remove(key, generation):
+            return False
         log.warning("cache entry %s is damaged (%s); removed, it will be recomputed", key, why)
         with self._lock:
             self.hits["damaged"] += 1
-        self._remove(key)
+        return True
 
-    def _remove(self, key: str) -> None:
+    def _remove(self, key: str, generation: Optional[int] = None) -> bool:
+        """Forget `key` and delete its folder (only if it is still `generation`, when given)."""
         with self._lock:
-            self._forget(key)
+            if generation is not None and self._generation[key] != generation:
+                return False
+            trash = self._forget(key)
         self.pool.drop(key)
-        files.remove_folder(self._path(key))
+        if trash is not None:
+            files.remove_folder(trash)
+        return True
 
-    def _forget(self, key: str) -> None:
-        """Under the lock: `key` is no longer open nor on disk, and readers of its old folder are stale."""
+    def _forget(self, key: str) -> Optional[Path]:
+        """Under the lock: `key` is no longer open nor on disk, and readers of its old folder are stale. Its
+        folder is renamed out of the way at once (a new analysis of the key may start before it is deleted);
+        returns where it went, for deleting outside the lock."""
         self._generation[key] += 1
         self._opened.pop(key, None)
         self._disk.pop(key, None)
+        trash = self.folder / f"{TRASH}{key}.{uuid.uuid4().hex[:8]}"
+        try:
+            os.rename(self._path(key), trash)
+        except OSError:      # nothing there (or it cannot move: then it is deleted where it is)
+            return self._path(key) if self._path(key).exists() else None
+        return trash
 
     def _trim_disk(self) -> None:
         """Delete the least recently used folders until the cache fits its disk budget; folders in use
@@ -349,15 +362,15 @@ class AnalysisCache:
                 if self._pins.get(key):
                     continue
                 total -= entry.nbytes
-                doomed.append((key, entry))
-                self._forget(key)
+                doomed.append((key, entry, self._forget(key)))
                 self.hits["evicted_from_disk"] += 1
-        for key, entry in doomed:
+        for key, entry, trash in doomed:
             log.info("deleted analysis %s (%d MB, %d chunks%s) from disk: the cache folder is over its budget of "
                      "%d MB", key, entry.nbytes >> 20, entry.chunks, "" if entry.complete else ", unfinished",
                      self.disk_budget >> 20)
             self.pool.drop(key)
-            files.remove_folder(self._path(key))
+            if trash is not None:
+                files.remove_folder(trash)
 
     # ------------------------------------------------------------------ housekeeping
     def used(self) -> int:
@@ -373,6 +386,9 @@ class AnalysisCache:
                 removed += 1
             except OSError:
                 pass
+        for path in self.folder.glob(f"{TRASH}*"):     # folders a killed server was deleting
+            files.remove_folder(path)
+            removed += 1
         return removed
 
     def snapshot(self, sources: bool = True) -> Dict[str, Any]:

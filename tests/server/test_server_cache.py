@@ -156,10 +156,12 @@ def test_old_whole_analysis_files_and_partials_go_at_start(tmp_path, caplog):
     (folder / ".x.npz.123.partial").write_bytes(b"half")
     (folder / "k").mkdir()
     (folder / "k" / ".chunk_000001.npy.abc.partial").write_bytes(b"half")
+    (folder / ".deleting-j.1234").mkdir()                               # a removal a kill interrupted
+    (folder / ".deleting-j.1234" / "chunk_000000.npy").write_bytes(b"old")
     with caplog.at_level(logging.INFO, "deflicker.server"):
         cache, _ = _cache(tmp_path)
     assert "older format" in caplog.text and not list(folder.glob("0123.*"))
-    assert cache.sweep() == 2 and not list(folder.rglob("*.partial"))
+    assert cache.sweep() == 3 and not list(folder.rglob("*.partial")) and not list(folder.glob(".deleting-*"))
     assert cache.snapshot()["disk_unfinished"] == 1
 
 
