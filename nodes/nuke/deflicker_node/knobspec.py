@@ -153,7 +153,7 @@ def preset_updates(specs: List[KnobSpec], presets_text: str, preset: str) -> Lis
     updates = []
     for name, value in sorted(fills.items()):
         spec = by_name.get(name)
-        if spec is not None and spec.type != "choice":
+        if spec is not None and name != PRESET_PARAM:   # a preset may set another choice, never the preset
             updates.append((spec.knob, value))
     return updates
 

@@ -97,7 +97,7 @@ def node_scenario(args, out):
     presets = out["presets"] = {}
     for name in ("processed", "auto"):          # the property's update fills what the preset sets
         node.fx_preset = name
-        presets[name] = node.fx_slow_changes
+        presets[name] = node.fx_appearance
     out["output_linked_before"] = node.outputs[0].is_linked
 
     # --- errors: each reported, each leaving the tree exactly as it was

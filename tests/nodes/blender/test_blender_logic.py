@@ -128,7 +128,7 @@ def test_specs_follow_the_description(described):
     assert dict((i[0], i[2]) for i in preset.options["items"]) == dict(
         (name, entry["summary"]) for name, entry in described.presets.items())     # the tooltip says what it is for
     attr, fills = effect_props.preset_fills(described)
-    assert attr == "fx_preset" and fills["processed"] == {"fx_slow_changes": 0.0}
+    assert attr == "fx_preset" and fills["processed"]["fx_appearance"] == "hold"
     assert effect_props.preset_fills(None) == (None, {})
     assert effect_props.ran_with({"preset": "old-film"}) == " with preset 'old-film'"
 

@@ -75,8 +75,8 @@ def test_node_properties_come_from_the_server_description(run, server):
 def test_picking_a_preset_fills_the_properties_it_sets(run, server):
     with server.connect() as conn:
         fills = conn.describe().preset_fills()
-    assert run["result"]["presets"] == {"processed": 0.0, "auto": fills["auto"]["slow_changes"]}
-    assert fills["processed"]["slow_changes"] == 0.0 and fills["auto"]["slow_changes"] > 0
+    assert run["result"]["presets"] == {"processed": "hold", "auto": fills["auto"]["appearance"]}
+    assert fills["processed"]["appearance"] == "hold" and fills["auto"]["appearance"] == "adaptive"
 
 
 def test_reregistered_from_cache_without_server_keeps_values(run):

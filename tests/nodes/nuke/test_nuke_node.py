@@ -194,12 +194,12 @@ def test_picking_a_preset_fills_the_knobs_it_sets_and_the_status_names_it(nuke, 
     with monkeypatch.context() as offline:
         offline.setattr(bridge.Connection, "__init__", lambda *a, **k: pytest.fail("knobChanged went online"))
         node["preset"].setValue("processed")
-        assert node["slow_changes"].value() == fills["processed"]["slow_changes"] == 0.0
+        assert node["appearance"].value() == fills["processed"]["appearance"] == "hold"
         node["preset"].setValue("auto")                       # puts back what 'processed' changed
-        assert node["slow_changes"].value() == fills["auto"]["slow_changes"] > 0
+        assert node["appearance"].value() == fills["auto"]["appearance"] == "adaptive"
         node["preset"].setValue("processed")
-        node["slow_changes"].setValue(0.25)                   # a value set after the preset stays
-        assert node["preset"].value() == "processed" and node["slow_changes"].value() == 0.25
+        node["appearance"].setValue("follow")                 # a value set after the preset stays
+        assert node["preset"].value() == "processed" and node["appearance"].value() == "follow"
     _press(nuke, host, node, "analyse")
     assert node["status"].value().startswith("analysed ") and "preset 'processed'" in node["status"].value()
 

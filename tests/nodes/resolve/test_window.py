@@ -43,7 +43,9 @@ def test_window_builds_knobs_from_the_server_and_places_the_result(server, tmp_p
     assert (placed.GetStart(), placed.GetDuration(), placed.GetLeftOffset()) == (START, 8, 2)
     items = bmd_window(fusion).GetItems()
     assert items["P_preset"].entries == presets and items["P_colorspace"].kind == "LineEdit"
-    assert items["P_slow_changes"].Value == effect.preset_fills()["processed"]["slow_changes"] == 0.0
+    appearance = effect.param("appearance")
+    assert effect.preset_fills()["processed"]["appearance"] == "hold"
+    assert appearance.choices[items["P_appearance"].CurrentIndex] == "hold"
     assert "Deflickered 1 clip(s) into the 'Deflicker' bin with preset 'processed'" in items["Status"].Text
     assert items["Progress"].Value == 1000 and items["Go"].Enabled and not items["Cancel"].Enabled
     assert (tmp_path / "cache" / "effect.json").is_file()           # the knobs are remembered for next time
