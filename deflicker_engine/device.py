@@ -1,6 +1,9 @@
 """Device choice happens when a job starts, never at import time."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Dict, Iterator, Optional
+
 import torch
 
 from .errors import DeviceError
@@ -23,3 +26,29 @@ def resolve_device(name: str = "auto") -> torch.device:
             raise DeviceError(f"device '{name}' requested but only {torch.cuda.device_count()} GPU(s) exist")
         return device
     raise DeviceError(f"unknown device '{name}'; choose one of auto, cpu, cuda, cuda:N")
+
+
+def memory_report(device: torch.device) -> Optional[Dict[str, object]]:
+    """What the accelerator holds (MB), for status displays; None on the CPU (host memory is the OS's to show)."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return None
+    free, total = torch.cuda.mem_get_info(device)
+    mb = 2 ** 20
+    return {"device": str(device), "name": torch.cuda.get_device_name(device), "total_mb": round(total / mb),
+            "free_mb": round(free / mb), "allocated_mb": round(torch.cuda.memory_allocated(device) / mb),
+            "reserved_mb": round(torch.cuda.memory_reserved(device) / mb),
+            "peak_mb": round(torch.cuda.max_memory_allocated(device) / mb)}
+
+
+@contextmanager
+def out_of_memory_as_error(device: torch.device, what: str) -> Iterator[None]:
+    """Turn the accelerator running out of memory into a DeviceError a user can act on, and give the cached
+    blocks back so that a resident server stays usable for smaller jobs."""
+    try:
+        yield
+    except torch.cuda.OutOfMemoryError as exc:
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        raise DeviceError(f"{device} ran out of memory while {what}; lower --working-size (the analysis runs at "
+                          "that size), close other programs using the GPU, or use --device cpu") from exc

@@ -364,6 +364,7 @@ class Server:
             "uptime": round(time.time() - self.started_at, 3), "cache_dir": str(self.config.cache_dir),
             "roots": [str(r) for r in self.roots],
             "memory": self.cache.snapshot(sources=False),
+            "device_memory": self.engine.memory() if hasattr(self.engine, "memory") else None,
             "clips": [r.describe(self.engine) | {"session": r.session[:12], "names": None}
                       for r in clips if r.session == session],
             "jobs": [j.snapshot() for j in jobs if j.session == session],

@@ -160,6 +160,11 @@ def format_status(st: Dict[str, Any]) -> str:
              f"({_mb(mem['used'])} of {_mb(mem['budget'])}); {mem['disk_entries']} on disk"
              f"{_unfinished(mem)}, {_count(mem.get('disk_chunks', 0), 'chunk')} ({disk}) in {mem['folder']}",
              f"roots: {', '.join(st['roots']) or 'none'}"]
+    gpu = st.get("device_memory")
+    if gpu:
+        lines.insert(1, f"{gpu['name']} ({gpu['device']}): {gpu['allocated_mb']} MB in tensors, "
+                        f"{gpu['reserved_mb']} MB reserved, peak {gpu['peak_mb']} MB; {gpu['free_mb']} of "
+                        f"{gpu['total_mb']} MB free")
     lines.append(f"clips ({len(st['clips'])}; other clients: {others.get('clips', 0)}):")
     for c in st["clips"]:
         shape = f"{c.get('width')}x{c.get('height')}x{c.get('channels')} {c.get('dtype')}"

@@ -5,6 +5,7 @@ dataclasses). Any object with the same methods can stand in (`deflicker serve --
 module:factory`, used by tests and possible plug-ins); the methods are:
 
     device, engine_id                       strings: where it runs; what makes its analyses valid
+    memory() -> dict | None                 the accelerator's memory in MB (None on the CPU)
     describe() -> {"analysis": [...], "render": [...]}     config.schema of the params dataclasses
     params(values) -> (analysis, render, analysis_dict)    validated; unknown names rejected
     open_source(path) -> source             a FrameSource (info: ClipInfo); use as a context manager
@@ -94,6 +95,9 @@ class EngineIO:
         self._view = _view_class()
         self._read_frame = read_frame
 
+    def memory(self) -> Optional[Dict[str, Any]]:
+        return None
+
     def describe(self) -> Dict[str, list]:
         return {"analysis": self._config.schema(self._config.AnalysisParams),
                 "render": self._config.schema(self._config.RenderParams),
@@ -167,6 +171,11 @@ class RealEngine(EngineIO):
 
     def analyse(self, source, params, progress, cancel, folder: Path) -> Any:
         return self._engine.analyse(source, params, progress=progress, cancel=cancel, folder=folder)
+
+    def memory(self) -> Optional[Dict[str, Any]]:
+        from deflicker_engine.device import memory_report
+
+        return memory_report(self._engine.device)
 
     def open_analysis(self, folder: Path, targets: Any) -> Any:
         return open_disk_analysis(folder, targets)

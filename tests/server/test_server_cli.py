@@ -61,6 +61,24 @@ def test_status_prints_what_the_server_holds(inprocess, tmp_path, capsys):
     assert '"instance"' in capsys.readouterr().out
 
 
+def test_status_shows_the_accelerators_memory_and_nothing_on_a_cpu(inprocess, monkeypatch, capsys):
+    import torch
+
+    from deflicker_engine.device import memory_report
+    from tests.server.server_fakes import FakeEngine
+
+    assert memory_report(torch.device("cpu")) is None
+    srv = inprocess()
+    assert main(["status", "--server", srv.address]) == 0
+    assert "MB in tensors" not in capsys.readouterr().out
+    gpu = {"device": "cuda:0", "name": "NVIDIA H200", "total_mb": 143771, "free_mb": 140000, "allocated_mb": 512,
+           "reserved_mb": 2048, "peak_mb": 3100}
+    monkeypatch.setattr(FakeEngine, "memory", lambda self: gpu, raising=False)
+    assert main(["status", "--server", srv.address]) == 0
+    assert ("NVIDIA H200 (cuda:0): 512 MB in tensors, 2048 MB reserved, peak 3100 MB; 140000 of 143771 MB free"
+            in capsys.readouterr().out)
+
+
 def test_status_without_a_server_says_so(capsys):
     from tests.server.procs import free_port
     assert main(["status", "--server", f"tcp://127.0.0.1:{free_port()}", "--timeout", "0.5"]) == 1
