@@ -5,6 +5,7 @@ Data comes from ../shared/data/clips beside the repository (never copied in). A 
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # scripts run as `python benchmarks/x.py` from anywhere
     sys.path.insert(0, str(ROOT))
-DATA = ROOT.parent / "shared" / "data" / "clips"
+# ../shared/data beside the repository; DEFLICKER_DATA names another copy (the accelerator machine gets a piece)
+SHARED_DATA = Path(os.environ.get("DEFLICKER_DATA") or ROOT.parent / "shared" / "data")
+DATA = SHARED_DATA / "clips"
 DOCS = ROOT / "docs" / "benchmarks.md"
 FIGURES = ROOT / "docs" / "figures"
 

@@ -48,14 +48,14 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from common import DATA as CLIPS, ROOT, load_folder, load_video  # noqa: E402  (also puts ROOT on sys.path)
+from common import DATA as CLIPS, ROOT, SHARED_DATA, load_folder, load_video  # noqa: E402  (also puts ROOT on sys.path)
 from deflicker_engine.analysis.flow import compute_flow, consistency_mask, normalised_gray, warp  # noqa: E402
 from deflicker_engine.metrics import PairFlow, ReferenceFlows, psnr  # noqa: E402
 from devset_flicker import (BW, CHANGES, Effect, FilmLook, WindowFlicker, flicker_effect)  # noqa: E402
 from devset_processing import ALGORITHMS, lab_stats  # noqa: E402
 from devset_scenes import GENERATOR_VERSION, Scene, SceneSpec, read_photo  # noqa: E402
 
-IMAGES = ROOT.parent / "shared" / "data" / "images"
+IMAGES = SHARED_DATA / "images"
 CACHE = HERE / "out" / "cache"
 FILM = "old_film_winter_scenes.mp4"
 MAX_SIDE = 640

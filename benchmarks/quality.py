@@ -5,6 +5,7 @@
     python benchmarks/quality.py --split heldout                        # report this; never tune on it
     python benchmarks/quality.py --split dev --cases 'd0*/w3-*,bmx/*' --param consolidation=0.6 --tag c06
     python benchmarks/quality.py --compare benchmarks/out/quality-a.json benchmarks/out/quality-b.json
+    python benchmarks/quality.py --report-from out/quality-all.json --before out/quality-before-all.json
 
 Cases (see devset.py for how each is made and judged): synthetic flicker of many kinds on clean clips,
 genuine changes that must be kept, processed pairs (per-frame image algorithms), clean input that must pass
@@ -255,6 +256,24 @@ def summary_table(summary: List[Dict], split: str):
     return header, table
 
 
+def before_after_table(before: Dict, after: List[Dict], split: str, method: str = "ours"):
+    """Per kind: cases meeting all targets and each figure's mean, an earlier run of our engine against this one
+    (same cases only: a kind whose case lists differ is marked)."""
+    sb = {(e["split"], e["kind"]): e for e in before.get("summary", []) if e["method"] == method}
+    header = ["kind", "all targets before -> after", "figure (target)", "met before -> after", "mean before -> after"]
+    table = []
+    for e in after:
+        b = sb.get((split, e["kind"]))
+        if e["split"] != split or e["method"] != method or b is None:
+            continue
+        same = "" if b["cases"] == e["cases"] else f" (cases {b['cases']} vs {e['cases']})"
+        for i, (fb, fa) in enumerate(zip(b["figures"], e["figures"])):
+            table.append([e["kind"] if i == 0 else "", f"{b['all_met']}/{b['cases']} -> {e['all_met']}/{e['cases']}{same}"
+                          if i == 0 else "", f"{fa['label']} ({fa['target']})", f"{fb['met']} -> {fa['met']}",
+                          f"{_fmt(fa['field'], fb['mean'])} -> {_fmt(fa['field'], fa['mean'])}"])
+    return header, table
+
+
 def setting_table(results: List[Dict], methods: List[str], split: str):
     """Synthetic flicker by setting: mean ratio / mean PSNR per method, over the clips that have it."""
     sel = [r for r in results if r["split"] == split and r["kind"] == "synthetic" and "error" not in r]
@@ -415,12 +434,14 @@ def figures(results: List[Dict], methods: List[str], figures_dir: Path) -> List[
     return written
 
 
-def report(args, results: List[Dict], summary: List[Dict], methods: List[str], written: List[str],
-           elapsed: float, timings: Dict) -> str:
+def report(run: Dict, written: List[str], before: Optional[Dict] = None) -> str:
+    """The docs section for a run (the JSON quality.py writes); `before`: an earlier run to set beside it."""
+    results, summary, methods, timings = run["results"], run["summary"], run["methods"], run["timings"]
     ok = [r for r in results if "error" not in r]
     splits = list(dict.fromkeys(r["split"] for r in ok))
-    parts = [f"## Quality{' (quick run: short cases only)' if args.quick else ''}", "",
-             f"`python benchmarks/quality.py {' '.join(args.argv)}` on {machine_note()}: {elapsed:.0f}s "
+    parts = [f"## Quality{' (quick run: short cases only)' if run.get('quick') else ''}", "",
+             f"`python benchmarks/quality.py {' '.join(run['argv'])}` on {run['machine']}, {run['date']}: "
+             f"{run['elapsed_s']:.0f}s "
              f"(making cases {timings['generation_s']:.0f}s, reference flows {timings['flows_s']:.0f}s, "
              + ", ".join(f"{m} {s:.0f}s" for m, s in timings["methods_s"].items())
              + f", evaluation {timings['evaluation_s']:.0f}s).",
@@ -437,6 +458,12 @@ def report(args, results: List[Dict], summary: List[Dict], methods: List[str], w
         title = {"dev": "Dev split (tuned on)", "heldout": "Held-out split (never tuned on)"}[split]
         cases_n = len({r["case"] for r in ok if r["split"] == split})
         parts += ["", f"### {title}: {cases_n} cases", "", markdown_table(*summary_table(summary, split))]
+        if before is not None:
+            h, t = before_after_table(before, summary, split)
+            if t:
+                parts += ["", f"Our engine before and after, same cases: before = `{before.get('tag')}` "
+                          f"({before.get('note') or ' '.join(before.get('argv', []))}, {before.get('date')}).", "",
+                          markdown_table(h, t)]
         if f"quality_summary_{split}.png" in written:
             parts += ["", f"![summary {split}](figures/quality_summary_{split}.png)"]
         h, t = setting_table(results, methods, split)
@@ -480,10 +507,16 @@ def main(argv=None) -> int:
     parser.add_argument("--no-docs", action="store_true", help="do not touch docs/benchmarks.md or docs/figures")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("A.json", "B.json"),
                         help="print per-case deltas between two runs and exit")
+    parser.add_argument("--report-from", type=Path, metavar="RUN.json",
+                        help="write the docs section and figures from a saved run, without running anything")
+    parser.add_argument("--before", type=Path, metavar="RUN.json",
+                        help="an earlier run of our engine on the same cases, shown beside this one in the docs")
     args = parser.parse_args(argv)
-    args.argv = argv
     if args.compare:
         return compare(*args.compare)
+    before = json.loads(args.before.read_text()) if args.before else None
+    if args.report_from:
+        return write_docs(json.loads(args.report_from.read_text()), before)
     split = args.split or ("all" if args.quick else "dev")
     tag = args.tag or f"{split}{'-quick' if args.quick else ''}"
     names = [m for m in args.methods.split(",") if m]
@@ -527,16 +560,21 @@ def main(argv=None) -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"quality-{tag}.json"
-    path.write_text(json.dumps({"tag": tag, "argv": argv, "machine": machine_note(), "date": time.strftime("%Y-%m-%d %H:%M"),
-                                "split": split, "quick": args.quick, "methods": names,
-                                "engine_params": {"analysis": analysis, "render": render}, "elapsed_s": elapsed,
-                                "timings": timings, "cases": [c.describe() for c in cases], "results": results,
-                                "summary": summary}, indent=1, default=float))
+    run = {"tag": tag, "argv": argv, "machine": machine_note(), "date": time.strftime("%Y-%m-%d %H:%M"),
+           "split": split, "quick": args.quick, "methods": names,
+           "engine_params": {"analysis": analysis, "render": render}, "elapsed_s": elapsed,
+           "timings": timings, "cases": [c.describe() for c in cases], "results": results, "summary": summary}
+    path.write_text(json.dumps(run, indent=1, default=float))
     print(f"wrote {path}")
     if not args.no_docs:
-        written = figures(results, names, FIGURES)
-        write_section(DOCS, "quality", report(args, results, summary, names, written, elapsed, timings))
-        print(f"wrote {DOCS} and {len(written)} figure(s) in {FIGURES}")
+        write_docs(json.loads(json.dumps(run, default=float)), before)
+    return 0
+
+
+def write_docs(run: Dict, before: Optional[Dict] = None) -> int:
+    written = figures(run["results"], run["methods"], FIGURES)
+    write_section(DOCS, "quality", report(run, written, before))
+    print(f"wrote {DOCS} and {len(written)} figure(s) in {FIGURES}")
     return 0
 
 

@@ -108,7 +108,7 @@ def run_case(case: Case, clip: Path, out_dir: Path, device: str, extra: List[str
         started = time.perf_counter()
         child = subprocess.Popen([sys.executable, "-c", PEAK_LAUNCHER, str(peak_path), *command],
                                  stdout=log_file, stderr=subprocess.STDOUT, cwd=ROOT)
-        _, status, _ = os.wait4(child.pid, 0)
+        _, status, usage = os.wait4(child.pid, 0)  # the launcher's usage includes the child it waited for
         wall = time.perf_counter() - started
     child.returncode = os.waitstatus_to_exitcode(status)
     peak_mb = int(peak_path.read_text()) / 1024.0 if peak_path.exists() else float("nan")
@@ -122,7 +122,7 @@ def run_case(case: Case, clip: Path, out_dir: Path, device: str, extra: List[str
     output.unlink(missing_ok=True)
     stages["other"] = max(0.0, wall - sum(stages.values()))  # start-up, imports, network loading, saving
     row = dict(case=case.name, frames=case.frames, width=case.width, height=case.height, wall=wall,
-               fps=case.frames / wall, peak_rss_mb=peak_mb, stages=stages)
+               fps=case.frames / wall, cpu=usage.ru_utime + usage.ru_stime, peak_rss_mb=peak_mb, stages=stages)
     if timings.get("device"):
         row["device"] = timings["device"]
     if timings.get("gpu_peak_mb") is not None:
@@ -133,10 +133,11 @@ def run_case(case: Case, clip: Path, out_dir: Path, device: str, extra: List[str
 def tables(rows: List[Dict]):
     stages = list(dict.fromkeys(s for r in rows for s in r["stages"]))
     gpu = any("gpu_peak_mb" in r for r in rows)
-    header = (["case", "frames", "size", "wall s", "fps", "s/frame", "peak RSS MB"] + (["peak GPU MB"] if gpu else [])
+    header = (["case", "frames", "size", "wall s", "fps", "s/frame", "CPU s/frame", "peak RSS MB"] + (["peak GPU MB"] if gpu else [])
               + [f"{s} s" for s in stages])
     table = [[r["case"], r["frames"], f"{r['width']}x{r['height']}", f"{r['wall']:.1f}", f"{r['fps']:.2f}",
-              f"{r['wall'] / r['frames']:.3f}", f"{r['peak_rss_mb']:.0f}"]
+              f"{r['wall'] / r['frames']:.3f}", f"{r['cpu'] / r['frames']:.3f}" if "cpu" in r else "",
+              f"{r['peak_rss_mb']:.0f}"]
              + ([f"{r.get('gpu_peak_mb', float('nan')):.0f}"] if gpu else [])
              + [f"{r['stages'].get(s, 0.0):.1f}" for s in stages] for r in rows]
     return header, table
@@ -167,13 +168,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         log(f"{case.name}: {case.frames} frames ...")
         rows.append(run_case(case, clip, args.out, args.device, extra))
         r = rows[-1]
-        log(f"  {r['wall']:.1f}s, {r['wall'] / r['frames']:.3f} s/frame, peak RSS {r['peak_rss_mb']:.0f} MB, stages "
+        log(f"  {r['wall']:.1f}s, {r['wall'] / r['frames']:.3f} s/frame, CPU {r['cpu'] / r['frames']:.3f} s/frame, peak RSS {r['peak_rss_mb']:.0f} MB, stages "
             + ", ".join(f"{k} {v:.1f}s" for k, v in r["stages"].items()))
 
     header, table = tables(rows)
     print(text_table(header, table))
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "speed.json").write_text(json.dumps({"argv": argv, "machine": machine_note(), "rows": rows}, indent=1))
+    (args.out / f"speed-{'quick' if args.quick else args.set}.json").write_text(json.dumps({"argv": argv, "machine": machine_note(), "rows": rows}, indent=1))
     if not args.no_docs:
         body = "\n".join([
             f"## Speed{' (quick smoke run)' if args.quick else ''}"
@@ -181,7 +182,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             f"`python benchmarks/speed.py {' '.join(argv)}` on {machine_note()}, device `{args.device}`. "
             "Wall time is the whole `deflicker run` command (interpreter start, network loading, decode, "
             "analysis, render, encode); `other` is wall time outside the engine's stages. Peak RSS is the "
-            "child process's host memory (ru_maxrss), not GPU memory.", "",
+            "child process's host memory (ru_maxrss), not GPU memory. CPU s/frame is the child's user + system "
+            "time per frame: unlike wall time it does not grow when other work shares the machine.", "",
             markdown_table(header, table)])
         write_section(DOCS, "speed" if args.set == "standard" else f"speed-{args.set}", body)
         print(f"wrote {DOCS}")
