@@ -256,21 +256,25 @@ def summary_table(summary: List[Dict], split: str):
     return header, table
 
 
-def before_after_table(before: Dict, after: List[Dict], split: str, method: str = "ours"):
-    """Per kind: cases meeting all targets and each figure's mean, an earlier run of our engine against this one
-    (same cases only: a kind whose case lists differ is marked)."""
-    sb = {(e["split"], e["kind"]): e for e in before.get("summary", []) if e["method"] == method}
-    header = ["kind", "all targets before -> after", "figure (target)", "met before -> after", "mean before -> after"]
+def before_after_table(before: Dict, results: List[Dict], split: str, method: str = "ours"):
+    """Per kind: cases meeting all targets and each figure's mean, an earlier run of our engine against this one,
+    both over the cases the two runs share."""
+    def ours(rs):
+        return [r for r in rs if r["method"] == method and r["split"] == split]
+
+    common = {r["case"] for r in ours(before["results"])} & {r["case"] for r in ours(results)}
+    sb = {e["kind"]: e for e in summarise([r for r in ours(before["results"]) if r["case"] in common], [method])}
+    header = ["kind", "cases", "all targets before -> after", "figure (target)", "met before -> after",
+              "mean before -> after"]
     table = []
-    for e in after:
-        b = sb.get((split, e["kind"]))
-        if e["split"] != split or e["method"] != method or b is None:
+    for e in summarise([r for r in ours(results) if r["case"] in common], [method]):
+        b = sb.get(e["kind"])
+        if b is None:
             continue
-        same = "" if b["cases"] == e["cases"] else f" (cases {b['cases']} vs {e['cases']})"
         for i, (fb, fa) in enumerate(zip(b["figures"], e["figures"])):
-            table.append([e["kind"] if i == 0 else "", f"{b['all_met']}/{b['cases']} -> {e['all_met']}/{e['cases']}{same}"
-                          if i == 0 else "", f"{fa['label']} ({fa['target']})", f"{fb['met']} -> {fa['met']}",
-                          f"{_fmt(fa['field'], fb['mean'])} -> {_fmt(fa['field'], fa['mean'])}"])
+            table.append([e["kind"] if i == 0 else "", str(e["cases"]) if i == 0 else "",
+                          f"{b['all_met']} -> {e['all_met']}" if i == 0 else "", f"{fa['label']} ({fa['target']})",
+                          f"{fb['met']} -> {fa['met']}", f"{_fmt(fa['field'], fb['mean'])} -> {_fmt(fa['field'], fa['mean'])}"])
     return header, table
 
 
@@ -459,9 +463,9 @@ def report(run: Dict, written: List[str], before: Optional[Dict] = None) -> str:
         cases_n = len({r["case"] for r in ok if r["split"] == split})
         parts += ["", f"### {title}: {cases_n} cases", "", markdown_table(*summary_table(summary, split))]
         if before is not None:
-            h, t = before_after_table(before, summary, split)
+            h, t = before_after_table(before, results, split)
             if t:
-                parts += ["", f"Our engine before and after, same cases: before = `{before.get('tag')}` "
+                parts += ["", f"Our engine before and after, on the cases both runs have: before = `{before.get('tag')}` "
                           f"({before.get('note') or ' '.join(before.get('argv', []))}, {before.get('date')}).", "",
                           markdown_table(h, t)]
         if f"quality_summary_{split}.png" in written:
