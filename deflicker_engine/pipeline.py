@@ -27,7 +27,7 @@ from .analysis import appearance
 from .analysis.atlas import AtlasConfig
 from .analysis.survey import ShotSurvey, load_surveys, save_surveys, survey
 from .config import AnalysisParams, RenderParams, as_dict, resolve, validate
-from .device import resolve_device
+from .device import out_of_memory_as_error, resolve_device
 from .errors import InputError
 from .filtering.finalise import ShotFinaliser
 from .ops import Array
@@ -133,16 +133,43 @@ def _working_frames(source: FrameSource, info: ClipInfo, shape: Tuple[int, int],
         raise InputError(f"{info.path}: expected {info.count} frames, could read only {index + 1}")
 
 
+# How the working-size correction is carried to full resolution (transfer.fit_correction's radius and
+# regularisation): precise where every change of look is an artefact to undo (processed video, hold), smoother
+# elsewhere, so that grain the consolidation evened out at the working size is not taken off the full frame.
+PRECISE_TRANSFER = (2, 1e-3)
+GRAIN_TRANSFER = (4, 2e-2)
+NEUTRAL_CONSOLIDATION = 0.6   # black-and-white (archival film): keep more of the grain's own life
+
+
 def decide_look(shot: ShotSurvey, params: AnalysisParams, fps: float) -> Tuple[np.ndarray, Optional[np.ndarray], Dict]:
-    """The shot's genuine change per frame and cell (log gains to keep), the do-no-harm gate and what was chosen."""
+    """The shot's genuine change per frame and cell (log gains to keep), the do-no-harm gate and what was chosen
+    (including the shot's consolidation strength and how its correction is carried to full resolution)."""
     kept, decided = appearance.genuine_change(shot.series, params.appearance, params.slow_changes * fps)
-    if not params.use_atlas or shot.count < 2 or params.appearance == "hold":
+    hold = params.appearance == "hold"
+    consolidation = min(params.consolidation, NEUTRAL_CONSOLIDATION) if shot.neutral else params.consolidation
+    decided = dict(decided, consolidation=consolidation, transfer=list(PRECISE_TRANSFER if hold else GRAIN_TRANSFER),
+                   neutral=shot.neutral)
+    if not params.use_atlas or shot.count < 2 or hold:
         return kept, None, decided   # hold: the user says the look changes are artefacts, all of them go
     level = appearance.flicker_level(shot.series, kept)
     gate = appearance.harm_gate(level, HARM_FLOOR, shot.shape, HARM_CLIP_FLOOR)
     decided = dict(decided, flicker=float(np.median(level)), untouched=float(0.0 if gate is None else
                                                                                   np.mean(gate <= 0.0)))
     return kept, gate, decided
+
+
+def _doing(stage: str, info: ClipInfo, params: AnalysisParams) -> str:
+    """What a job was doing, for an out-of-memory message."""
+    h, w = working_shape(info.height, info.width, params.working_size)
+    return f"{stage} {info.path or 'the clip'} ({info.width}x{info.height}, working size {w}x{h})"
+
+
+def transfer_of(decisions: List[Dict], index: int) -> Tuple[int, float]:
+    """The (radius, eps) the shot holding frame `index` was decided with (older analyses: the precise one)."""
+    for d in decisions:
+        if d.get("start", 0) <= index < d.get("stop", 0) and "transfer" in d:
+            return int(d["transfer"][0]), float(d["transfer"][1])
+    return PRECISE_TRANSFER
 
 
 class Deflicker:
@@ -189,11 +216,11 @@ class Deflicker:
         fps = info.fps or float(DEFAULT_RATE)
         finalised = start
         for shot in surveys:
+            kept, gate, decided = decide_look(shot, params, fps)
+            if decisions is not None:   # every shot's, also those a resumed analysis has done already
+                decisions.append(dict(decided, start=shot.start, stop=shot.stop))
             if shot.stop <= start:
                 continue
-            kept, gate, decided = decide_look(shot, params, fps)
-            if decisions is not None:
-                decisions.append(dict(decided, start=shot.start, stop=shot.stop))
 
             def look(t: int, shot: ShotSurvey = shot, kept: np.ndarray = kept) -> Optional[np.ndarray]:
                 if not params.use_atlas:
@@ -209,7 +236,7 @@ class Deflicker:
             offset = first - shot.start
             finaliser = ShotFinaliser(lambda t, offset=offset, look=look: look(t + offset), gate,
                                       shot.neutral, self.filter, self.refiner if params.refine else None,
-                                      params.consolidation, self.device, on_frame, **extra)
+                                      decided["consolidation"], self.device, on_frame, **extra)
             for t, target in finaliser.run(_working_frames(source, info, shape, first, shot.stop)):
                 index = first + t
                 if index < start:
@@ -230,15 +257,16 @@ class Deflicker:
         finalised at a time) is for tests that compare against the whole shot at once.
         """
         seconds = {} if seconds is None else seconds
-        with _timed(seconds, "survey"):
-            surveys = self.survey(source, params, progress, cancel)
-        if shots is not None:
-            shots[:] = [(s.start, s.stop) for s in surveys]
-        started = time.perf_counter()
-        for index, target in self.finalise(source, params, surveys, 0, progress, cancel, decisions, chunk):
-            seconds["finalise"] = seconds.get("finalise", 0.0) + time.perf_counter() - started
-            yield index, target
+        with out_of_memory_as_error(self.device, _doing("analysing", source.info, params)):
+            with _timed(seconds, "survey"):
+                surveys = self.survey(source, params, progress, cancel)
+            if shots is not None:
+                shots[:] = [(s.start, s.stop) for s in surveys]
             started = time.perf_counter()
+            for index, target in self.finalise(source, params, surveys, 0, progress, cancel, decisions, chunk):
+                seconds["finalise"] = seconds.get("finalise", 0.0) + time.perf_counter() - started
+                yield index, target
+                started = time.perf_counter()
 
     def analyse(self, source: FrameSource, params: AnalysisParams = AnalysisParams(),
                 progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None,
@@ -257,17 +285,18 @@ class Deflicker:
         store = MemoryTargets(info.count, shape) if folder is None else DiskTargets(folder, info.count, shape)
         start = store.done_until()
         saved = None if folder is None else Path(folder) / "survey.npz"
-        with _timed(seconds, "survey"):
-            if saved is not None and saved.is_file():
-                surveys = load_surveys(saved, self.device)
-            else:
-                surveys = self.survey(source, params, progress, cancel)
-                if saved is not None:
-                    save_surveys(saved, surveys)
-        started = time.perf_counter()
-        for index, target in self.finalise(source, params, surveys, start, progress, cancel, decisions):
-            store.put(index, ops.to_numpy(target))
-        seconds["finalise"] = time.perf_counter() - started
+        with out_of_memory_as_error(self.device, _doing("analysing", info, params)):
+            with _timed(seconds, "survey"):
+                if saved is not None and saved.is_file():
+                    surveys = load_surveys(saved, self.device)
+                else:
+                    surveys = self.survey(source, params, progress, cancel)
+                    if saved is not None:
+                        save_surveys(saved, surveys)
+            started = time.perf_counter()
+            for index, target in self.finalise(source, params, surveys, start, progress, cancel, decisions):
+                store.put(index, ops.to_numpy(target))
+            seconds["finalise"] = time.perf_counter() - started
         analysis = ClipAnalysis(info.count, info.height, info.width, [(s.start, s.stop) for s in surveys], store,
                                 as_dict(params), seconds, decisions)
         if folder is not None:
@@ -288,11 +317,13 @@ class Deflicker:
         stop = info.count if stop is None else stop
         if not 0 <= start < stop <= info.count:
             raise InputError(f"frame range [{start}, {stop}) is outside the clip's 0..{info.count - 1}")
-        for offset, native in enumerate(source.frames(start, stop)):
-            check_cancel(cancel)
-            index = start + offset
-            yield index, correct_frame(native, analysis.target(index), info, params.strength)
-            progress("render", offset + 1, stop - start)
+        with out_of_memory_as_error(self.device, f"rendering {info.path or 'the clip'} ({info.width}x{info.height})"):
+            for offset, native in enumerate(source.frames(start, stop)):
+                check_cancel(cancel)
+                index = start + offset
+                yield index, correct_frame(native, analysis.target(index), info, params.strength,
+                                           transfer_of(analysis.decisions, index))
+                progress("render", offset + 1, stop - start)
 
     # --- whole jobs -----------------------------------------------------------------------------------
 
@@ -321,14 +352,16 @@ class Deflicker:
                     if stage != "finalise":   # each frame is finalised and rendered at once: one bar, "render"
                         progress(stage, done, total)
 
-                for index, target in self.targets(source, analysis_params, survey_only, cancel, seconds, decisions,
-                                                  shots):
-                    started = time.perf_counter()
-                    sink.write(correct_frame(next(natives), target, info, render_params.strength))
-                    rendered += time.perf_counter() - started
-                    if keep_targets:
-                        kept.put(index, ops.to_numpy(target))
-                    progress("render", index + 1, info.count)
+                with out_of_memory_as_error(self.device, _doing("rendering", info, analysis_params)):
+                    for index, target in self.targets(source, analysis_params, survey_only, cancel, seconds,
+                                                      decisions, shots):
+                        started = time.perf_counter()
+                        sink.write(correct_frame(next(natives), target, info, render_params.strength,
+                                                 transfer_of(decisions, index)))
+                        rendered += time.perf_counter() - started
+                        if keep_targets:
+                            kept.put(index, ops.to_numpy(target))
+                        progress("render", index + 1, info.count)
             seconds["render"] = rendered
         return ClipAnalysis(info.count, info.height, info.width, shots, kept, as_dict(analysis_params), seconds,
                             decisions)
@@ -340,20 +373,23 @@ class Deflicker:
         validate(render_params)
         with spool_frames(frames) as source:
             info = with_colorspace(source.info, analysis_params.colorspace)
-            for index, target in self.targets(source, analysis_params, progress, cancel):
-                yield correct_frame(source.read(index), target, info, render_params.strength)
+            decisions: List[Dict] = []
+            for index, target in self.targets(source, analysis_params, progress, cancel, decisions=decisions):
+                yield correct_frame(source.read(index), target, info, render_params.strength,
+                                    transfer_of(decisions, index))
 
 
-def correct_frame(native: np.ndarray, target: Array, info: ClipInfo, strength: float) -> np.ndarray:
+def correct_frame(native: np.ndarray, target: Array, info: ClipInfo, strength: float,
+                  transfer: Tuple[int, float] = PRECISE_TRANSFER) -> np.ndarray:
     """One full-resolution frame corrected towards its working-size target (see transfer.py), on the device
-    the target lives on."""
+    the target lives on; `transfer` is fit_correction's (radius, eps)."""
     rgb, alpha = to_working(native, info)
     if ops.is_torch(target):
         rgb = ops.as_device(rgb, target.device)
     else:
         target = target.astype(np.float32)
     small = ops.clip(downscale(rgb, target.shape[:2]), -4.0, 4.0)
-    a, b = fit_correction(small, target)
+    a, b = fit_correction(small, target, *transfer)
     return from_working(ops.to_numpy(apply_correction(rgb, a, b, strength)), alpha, info)
 
 

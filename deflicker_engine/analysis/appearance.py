@@ -8,8 +8,8 @@ the shot is, and the decision of what is flicker is taken on all of it at once:
 
   hold      one appearance for the whole shot: every change of look is an artefact (processed video);
   follow    changes slower than a fixed time scale are kept (the Gaussian of earlier versions);
-  adaptive  the time scale is chosen from the clip itself, separately for the frame-wide part of the
-            series and for what is left cell by cell (see `adaptive_trend`).
+  adaptive  the time scale is chosen from the clip itself: how long its flicker holds (`hold_time`); the
+            frame-wide part and what is left cell by cell are smoothed separately (see `adaptive_trend`).
 
 Neighbouring atlas windows are brought to one appearance through their overlap (`window_offset`), so
 the series of a long shot is measured against a single reference.
@@ -93,57 +93,57 @@ def hold(values: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class AdaptiveConfig:
-    """The data-driven smoother's search space (in frames)."""
+    """The data-driven smoother (frames). Flicker that holds for W frames is averaged over `windows` of
+    them; the scene's own changes are followed at `floor` frames at the fastest."""
 
-    scales: Tuple[float, ...] = (3.0, 6.0, 12.0, 24.0, 48.0, 96.0, 192.0)
-    gap: int = 12               # frames left out around each predicted frame: flicker correlates over W frames
-    local_floor: float = 12.0   # cell-by-cell changes are never followed faster than this
+    windows: float = 2.5        # smoothing scale in units of the measured flicker hold time W
+    floor: float = 12.0         # never follow changes faster than this (0.5 s at 24 fps)
+    local_floor: float = 24.0   # cell-by-cell changes (rarer in real scenes than frame-wide ones) at least this
+    lag: int = 32               # the longest lag the hold time is measured over
 
 
-def _leave_out_error(values: np.ndarray, sigma: float, gap: int) -> float:
-    """Mean squared error of predicting each frame from the Gaussian-weighted others, leaving out the frames
-    within `gap`: flicker that lasts W frames then cannot predict itself (gap >= W), the scene's slow
-    change can. A scale smaller than the gap predicts from the nearest frames beyond it."""
+def hold_time(series: np.ndarray, lag: int = 32) -> float:
+    """How many frames the frame-wide flicker holds for (W): far-apart frames differ by the full flicker,
+    neighbours only where a new draw starts, so mean |x_t - x_{t+L}| / mean |x_t - x_{t+1}| ~ W (1 for
+    flicker that changes every frame). Measured on the frame-wide series, where the atlas's own cell errors
+    average out."""
+    frame_wide = series.reshape(len(series), -1, series.shape[-1]).mean(axis=1)
+    lag = max(2, min(lag, len(series) // 3))
+    if len(series) <= lag + 1:
+        return 1.0
+    near = float(np.abs(np.diff(frame_wide, axis=0)).mean())
+    far = float(np.abs(frame_wide[lag:] - frame_wide[:-lag]).mean())
+    return float(np.clip(far / max(near, 1e-6), 1.0, lag))
+
+
+def local_linear(values: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian-weighted local linear regression along axis 0: like a Gaussian mean, but a ramp (an exposure
+    change, a cloud coming) passes through unbent, at the ends of the shot too."""
     count = len(values)
+    if count < 3 or sigma <= 0:
+        return values.astype(np.float32)
     flat = values.reshape(count, -1).astype(np.float64)
-    times = np.arange(count)
-    error = 0.0
+    out = np.empty_like(flat)
+    radius = int(np.ceil(4 * sigma)) if np.isfinite(sigma) else count
     for t in range(count):
-        distance = np.abs(times - t).astype(np.float64)
-        # weights relative to the nearest usable frame, so a small scale does not underflow to nothing
-        logw = -0.5 * (distance / sigma) ** 2 + 0.5 * ((gap + 1) / sigma) ** 2
-        w = np.exp(np.minimum(logw, 0.0))
-        w[distance <= gap] = 0.0
-        prediction = w @ flat / max(w.sum(), 1e-12)
-        error += float(np.mean((flat[t] - prediction) ** 2))
-    return error / count
-
-
-def choose_scale(values: np.ndarray, config: AdaptiveConfig = AdaptiveConfig(), floor: float = 0.0) -> float:
-    """The smoothing scale (frames) under which the series best predicts itself from frames it does not
-    share flicker with; the whole shot (hold) is a candidate too (returned as inf)."""
-    count = len(values)
-    gap = min(config.gap, max(1, count // 6))
-    candidates = [s for s in config.scales if s >= floor and s < count] + [float("inf")]
-    scores = []
-    for sigma in candidates:
-        scores.append(_leave_out_error(values, min(sigma, 1e6), gap))
-    return candidates[int(np.argmin(scores))]
-
-
-def smooth(values: np.ndarray, sigma: float) -> np.ndarray:
-    return hold(values) if not np.isfinite(sigma) else temporal_gaussian(values, sigma)
+        lo, hi = max(0, t - radius), min(count, t + radius + 1)
+        d = np.arange(lo, hi, dtype=np.float64) - t
+        w = np.exp(-0.5 * (d / sigma) ** 2) if np.isfinite(sigma) else np.ones_like(d)
+        s0, s1, s2 = w.sum(), (w * d).sum(), (w * d * d).sum()
+        t0, t1 = w @ flat[lo:hi], (w * d) @ flat[lo:hi]
+        det = s0 * s2 - s1 * s1
+        out[t] = (s2 * t0 - s1 * t1) / det if det > 1e-9 * s0 * s0 else t0 / s0
+    return out.reshape(values.shape).astype(np.float32)
 
 
 def adaptive_trend(series: np.ndarray, config: AdaptiveConfig = AdaptiveConfig()) -> Tuple[np.ndarray, dict]:
-    """The genuine part of [T, rows, cols, 3] log gains: frame-wide and cell-by-cell parts each smoothed at
-    the scale the clip itself supports best."""
+    """The genuine part of [T, rows, cols, 3] log gains: the frame-wide part follows at a scale set by the
+    flicker's measured hold time, the cell-by-cell remainder at no faster than `local_floor`."""
+    w = hold_time(series, config.lag)
+    sigma = max(config.floor, config.windows * w)
     frame_wide = series.mean(axis=(1, 2), keepdims=True)
-    local = series - frame_wide
-    sigma_global = choose_scale(frame_wide, config)
-    sigma_local = choose_scale(local, config, floor=config.local_floor)
-    trend = smooth(frame_wide, sigma_global) + smooth(local, sigma_local)
-    return trend.astype(np.float32), {"global_frames": sigma_global, "local_frames": sigma_local}
+    trend = local_linear(frame_wide, sigma) + local_linear(series - frame_wide, max(sigma, config.local_floor))
+    return trend.astype(np.float32), {"hold_time": round(w, 2), "frames": round(sigma, 1)}
 
 
 def genuine_change(series: np.ndarray, mode: str, slow_frames: float,
@@ -154,8 +154,8 @@ def genuine_change(series: np.ndarray, mode: str, slow_frames: float,
     if mode == "hold":
         return hold(series), {"mode": mode}
     if mode == "follow":
-        return smooth(series, slow_frames if slow_frames > 0 else float("inf")), {"mode": mode,
-                                                                                  "frames": slow_frames}
+        kept = temporal_gaussian(series, slow_frames) if slow_frames > 0 else hold(series)
+        return kept, {"mode": mode, "frames": slow_frames}
     trend, chosen = adaptive_trend(series, config)
     return trend, dict(chosen, mode=mode)
 

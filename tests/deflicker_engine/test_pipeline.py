@@ -155,3 +155,25 @@ def test_a_disk_analysis_is_kept_in_chunks_and_resumes_where_it_stopped(engine, 
                      for i in range(150))
     assert difference < 5e-3 and resumed.shots == whole.shots
     assert reopened.nbytes <= 2 * 64 * 32 * 48 * 3 * 2
+
+
+def test_the_device_running_out_of_memory_is_a_device_error_and_leaves_no_output(engine, tmp_path, monkeypatch):
+    """Simulated on the CPU: the accelerator's OOM raised from inside the analysis reaches the caller as a
+    DeviceError naming the clip, its size and what to do, and the atomic output is not left behind."""
+    import torch
+
+    from deflicker_engine import pipeline
+    from deflicker_engine.errors import DeviceError
+
+    src = _write_png_folder(tmp_path / "in", flicker(textured_scene(8, 40, 56, seed=2), amount=0.2))
+
+    def exhausted(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(pipeline, "correct_frame", exhausted)
+    with pytest.raises(DeviceError, match=r"ran out of memory while rendering .*56x40.*--working-size"):
+        engine.process(str(src), str(tmp_path / "out.mp4"), FAST)
+    assert not (tmp_path / "out.mp4").exists() and not list(tmp_path.glob("*.tmp*"))
+    monkeypatch.setattr(pipeline.ShotFinaliser, "run", exhausted)
+    with pytest.raises(DeviceError, match=r"ran out of memory while analysing"):
+        engine.analyse(open_source(str(src)), FAST)
