@@ -8,6 +8,7 @@ its own Connection. Nothing here touches a host API, so the logic is tested once
 import json
 import os
 import threading
+import time
 
 from .connection import DEFAULT_ADDRESS
 from .effect import Effect
@@ -74,12 +75,14 @@ def with_handles(first, last, handles, media_first, media_last):
 class JobStatus(object):
     """A snapshot of a job for the host's progress display."""
 
-    __slots__ = ("state", "stage", "done", "total", "fraction", "message", "result", "error")
+    __slots__ = ("state", "stage", "done", "total", "fraction", "message", "result", "error", "eta")
 
-    def __init__(self, state=PENDING, stage="", done=0, total=0, fraction=0.0, message="", result=None, error=""):
+    def __init__(self, state=PENDING, stage="", done=0, total=0, fraction=0.0, message="", result=None, error="",
+                 eta=None):
         self.state, self.stage, self.done, self.total = state, stage, done, total
         self.fraction, self.message, self.result = fraction, message, result
         self.error = error  # failed jobs: the server's error code ("input", "forbidden", ...) or the exception's name
+        self.eta = eta      # seconds left, estimated from the progress so far; None until it means something
 
     @property
     def finished(self):
@@ -92,15 +95,32 @@ class JobStatus(object):
         if self.state == DONE:
             return DONE
         if self.stage and self.total:
-            return "{} {}/{}".format(self.stage, self.done, self.total)
+            left = "" if self.eta is None else ", " + time_left(self.eta)
+            return "{} {}/{}{}".format(self.stage, self.done, self.total, left)
         return self.stage or self.state
 
     def copy(self):
         return JobStatus(self.state, self.stage, self.done, self.total, self.fraction, self.message, self.result,
-                         self.error)
+                         self.error, self.eta)
 
     def __repr__(self):
         return "JobStatus({}, {:.0%}, {!r})".format(self.state, self.fraction, self.text())
+
+
+def time_left(seconds):
+    """Words for an estimate: a long take's analysis runs for many minutes, and a bare 40/3000 says nothing."""
+    if seconds < 60:
+        return "under a minute left"
+    if seconds < 90 * 60:
+        return "about {} min left".format(int(round(seconds / 60.0)))
+    return "about {:.1f} h left".format(seconds / 3600.0)
+
+
+def estimate_left(elapsed, fraction, min_fraction=0.02, min_elapsed=5.0):
+    """Seconds left if the job goes on at its pace so far; None while too little is done to say."""
+    if fraction < min_fraction or elapsed < min_elapsed or fraction >= 1.0:
+        return None
+    return elapsed * (1.0 - fraction) / fraction
 
 
 def overall_fraction(stage, done, total, analyse_only=False):
@@ -125,7 +145,7 @@ class Job(object):
     """
 
     def __init__(self, source, output=None, start=None, stop=None, params=None, address=DEFAULT_ADDRESS,
-                 roots=(), connect=None, name="deflicker-host"):
+                 roots=(), connect=None, name="deflicker-host", clock=time.monotonic):
         self.source = str(source)
         self.output = None if output is None else str(output)
         self.start_frame, self.stop_frame = start, stop
@@ -140,6 +160,7 @@ class Job(object):
         self._pending = None
         self._conn = None
         self._thread = None
+        self._clock, self._began = clock, None
 
     # ----------------------------------------------------------------- host side
     def start(self):
@@ -179,6 +200,9 @@ class Job(object):
         fields = {"stage": stage, "done": int(done), "total": int(total)}
         if any(stage == name for name, _ in STAGE_WEIGHTS):
             fields["fraction"] = overall_fraction(stage, done, total, self.output is None)
+            now = self._clock()
+            self._began = now if self._began is None else self._began
+            fields["eta"] = estimate_left(now - self._began, fields["fraction"])
         self._set(**fields)
 
     def _run(self):
@@ -192,7 +216,7 @@ class Job(object):
             clip = conn.open(path=self.source, start=self.start_frame, stop=self.stop_frame)
             self._check_cancel()
             result = self._submit(conn, clip)
-            self._set(state=DONE, fraction=1.0, message="", result=result)
+            self._set(state=DONE, fraction=1.0, message="", result=result, eta=None)
         except Cancelled:
             self._set(state=CANCELLED, message="cancelled")
         except BridgeError as error:

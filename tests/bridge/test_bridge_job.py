@@ -136,3 +136,20 @@ def test_a_connector_words_a_failed_start(tmp_path, monkeypatch):
     address = "tcp://127.0.0.1:{}".format(free_port())
     with pytest.raises(bridge.ServerUnavailable, match="^could not start at .* exited with code 3"):
         bridge.connector(address, start_failed=lambda a, reason: "could not start at {}: {}".format(a, reason))()
+
+
+def test_a_long_job_says_how_long_it_has_left_once_it_can_tell():
+    from deflicker_bridge.job import Job, estimate_left, time_left
+
+    assert estimate_left(1.0, 0.5) is None and estimate_left(100.0, 0.01) is None   # too early to say
+    assert estimate_left(60.0, 0.25) == pytest.approx(180.0)
+    assert [time_left(s) for s in (30, 180, 7200)] == ["under a minute left", "about 3 min left", "about 2.0 h left"]
+    now = [0.0]
+    job = Job("/clips/a.mov", "/out/a.mov", clock=lambda: now[0])
+    job._progress("survey", 0, 3000)
+    assert job.status().eta is None and job.status().text() == "survey 0/3000"
+    now[0] = 600.0                                  # ten minutes in, the survey two thirds done
+    job._progress("survey", 2000, 3000)
+    status = job.status()
+    assert status.fraction == pytest.approx(0.3) and status.eta == pytest.approx(1400.0)
+    assert status.text() == "survey 2000/3000, about 23 min left"
