@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Iterator, List, Optional
+
+import cv2
+import numpy as np
 
 from common import DATA, DOCS, ROOT, load_folder, machine_note, markdown_table, text_table, write_section
 
@@ -35,7 +39,7 @@ class Case:
     frames: int
     width: int
     height: int
-    source: str  # "bmx" (real clip) or "scene" (generated)
+    source: str  # "bmx" (real clip), "scene" (generated) or "pan" (a generated long take, see pan_take)
 
 
 CASES = (
@@ -47,15 +51,15 @@ CASES = (
 )
 # Long takes: one shot each, so time per frame and peak memory show whether either grows with the shot.
 LONG_TAKES = (
-    Case("1080p single shot 250", 250, 1920, 1080, "scene"),
-    Case("1080p single shot 1000", 1000, 1920, 1080, "scene"),
-    Case("1080p single shot 3000", 3000, 1920, 1080, "scene"),
+    Case("1080p single shot 250", 250, 1920, 1080, "pan"),
+    Case("1080p single shot 1000", 1000, 1920, 1080, "pan"),
+    Case("1080p single shot 3000", 3000, 1920, 1080, "pan"),
 )
 # On an accelerator (issue 13): 1080p 100 frames, 4K 48 frames, 1080p 1,000 frames.
 GPU_CASES = (
     Case("1080p 100", 100, 1920, 1080, "scene"),
-    Case("4K 48", 48, 3840, 2160, "scene"),
-    Case("1080p 1000", 1000, 1920, 1080, "scene"),
+    Case("4K 48", 48, 3840, 2160, "pan"),
+    Case("1080p 1000", 1000, 1920, 1080, "pan"),
 )
 SETS = {"standard": CASES, "long": LONG_TAKES, "gpu": GPU_CASES}
 QUICK_CASES = (Case("scene 256x144 quick", 16, 256, 144, "scene"),)
@@ -63,6 +67,17 @@ QUICK_CASES = (Case("scene 256x144 quick", 16, 256, 144, "scene"),)
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def pan_take(count: int, width: int, height: int, period: int = 480) -> Iterator[np.ndarray]:
+    """A slow pan back and forth over one rendered landscape: one shot of any length with camera motion, at
+    about one warp a frame (rendering the scene afresh costs seconds a 1080p frame; 3,000 of them, hours)."""
+    span = width // 4
+    panorama = next(render_scene(1, width + span, height, supersample=1))
+    for t in range(count):
+        x = span * 0.5 * (1.0 - math.cos(2.0 * math.pi * t / period))
+        shift = np.float32([[1, 0, -x], [0, 1, 0]])
+        yield cv2.warpAffine(panorama, shift, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 
 def make_clip(case: Case, folder: Path) -> Path:
@@ -78,7 +93,8 @@ def make_clip(case: Case, folder: Path) -> Path:
         frames = add_flicker(clean, window=1, seed=0)
     else:
         supersample = 2 if case.width * case.height <= 640 * 360 else 1
-        clean = render_scene(case.frames, case.width, case.height, supersample=supersample)
+        clean = (pan_take(case.frames, case.width, case.height) if case.source == "pan"
+                 else render_scene(case.frames, case.width, case.height, supersample=supersample))
         frames = flicker_example(clean)  # a frame at a time: a long 1080p clip never sits in memory
     write_mp4(frames, path)
     return path
@@ -155,13 +171,28 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "out",
                         help="work folder: input clips (kept) and speed.json")
     parser.add_argument("--no-docs", action="store_true", help="do not touch docs/benchmarks.md")
+    parser.add_argument("--make-only", action="store_true",
+                        help="only make the input clips (run one per case in parallel before timing them)")
+    parser.add_argument("--docs", type=Path, default=DOCS, help="the report to write the section into")
     parser.add_argument("extra", nargs=argparse.REMAINDER, help="after --: more options for deflicker run")
+    parser.add_argument("--report-from", type=Path, nargs="+", metavar="SPEED.json",
+                        help="write the docs section for --set from saved runs (their rows, in order), running nothing")
     args = parser.parse_args(argv)
+    if args.report_from:
+        runs = [json.loads(p.read_text()) for p in args.report_from]
+        commands = "; ".join(f"`python benchmarks/speed.py {' '.join(r['argv'])}`" for r in runs)
+        write_docs(args.docs, args.set, False, f"{commands} on {runs[0]['machine']}.",
+                   [row for r in runs for row in r["rows"]])
+        return 0
     cases = list(QUICK_CASES if args.quick else SETS[args.set])
     if args.cases:
         cases = [cases[int(i) - 1] for i in args.cases.split(",")]
     extra = [a for a in args.extra if a != "--"]
 
+    if args.make_only:
+        for case in cases:
+            log(f"{case.name}: {make_clip(case, args.out / 'clips')}")
+        return 0
     rows = []
     for case in cases:
         clip = make_clip(case, args.out / "clips")
@@ -176,18 +207,23 @@ def main(argv: Optional[List[str]] = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"speed-{'quick' if args.quick else args.set}.json").write_text(json.dumps({"argv": argv, "machine": machine_note(), "rows": rows}, indent=1))
     if not args.no_docs:
-        body = "\n".join([
-            f"## Speed{' (quick smoke run)' if args.quick else ''}"
-            + {"standard": "", "long": ": long takes", "gpu": ": on an accelerator"}[args.set], "",
-            f"`python benchmarks/speed.py {' '.join(argv)}` on {machine_note()}, device `{args.device}`. "
-            "Wall time is the whole `deflicker run` command (interpreter start, network loading, decode, "
-            "analysis, render, encode); `other` is wall time outside the engine's stages. Peak RSS is the "
-            "child process's host memory (ru_maxrss), not GPU memory. CPU s/frame is the child's user + system "
-            "time per frame: unlike wall time it does not grow when other work shares the machine.", "",
-            markdown_table(header, table)])
-        write_section(DOCS, "speed" if args.set == "standard" else f"speed-{args.set}", body)
-        print(f"wrote {DOCS}")
+        write_docs(args.docs, args.set, args.quick, f"`python benchmarks/speed.py {' '.join(argv)}` on "
+                   f"{machine_note()}, device `{args.device}`.", rows)
     return 0
+
+
+def write_docs(docs: Path, set_name: str, quick: bool, how: str, rows: List[Dict]) -> None:
+    header, table = tables(rows)
+    body = "\n".join([
+        f"## Speed{' (quick smoke run)' if quick else ''}"
+        + {"standard": "", "long": ": long takes", "gpu": ": on an accelerator"}[set_name], "",
+        f"{how} Wall time is the whole `deflicker run` command (interpreter start, network loading, decode, "
+        "analysis, render, encode); `other` is wall time outside the engine's stages. Peak RSS is the "
+        "child process's host memory (ru_maxrss), not GPU memory. CPU s/frame is the child's user + system "
+        "time per frame: unlike wall time it does not grow when other work shares the machine.", "",
+        markdown_table(header, table)])
+    write_section(docs, "speed" if set_name == "standard" else f"speed-{set_name}", body)
+    print(f"wrote {docs}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,131 @@
+"""Seams where atlas windows join (issue 12): frame-to-frame error and brightness steps at the joins against
+the middles of windows, on the long clips of the development benchmark.
+
+    python benchmarks/seams.py                         # dlong/* (1,200 frames) and h240/*: 240 frames
+    python benchmarks/seams.py --cases 'dlong/drift' --no-docs
+
+For each case the engine runs with its defaults (windows of `window` frames, `overlap` shared); the windows
+come from its own pass one. Per frame pair (t-1, t): the short-term warping error of the output under the
+clean reference's flow and occlusion mask, as a ratio to the reference's own (1.0 = as steady as the clean
+clip), and the brightness step |dY_out - dY_ref| (mean luma change between the two frames, output against
+reference, in 8-bit levels). Join frames: each overlap (where two windows cross-fade) widened by 2 frames on
+both sides; middle frames: at least one overlap away from any window edge. A seam would show as joins worse
+than middles. Writes the `seams` section of docs/benchmarks.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+
+from common import DOCS, machine_note, markdown_table, text_table, write_section
+import devset
+
+LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
+OUT = Path(__file__).resolve().parent / "out"
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def window_spans(engine, frames: Sequence[np.ndarray], params) -> List[Tuple[int, int]]:
+    """Absolute [start, stop) of every atlas window of every shot, from the engine's own pass one."""
+    from deflicker_engine.io import spool_frames
+
+    with spool_frames(iter(frames)) as source:
+        shots = engine.survey(source, params)
+    return [(s.start + w.start, s.start + w.stop) for s in shots for w in s.windows]
+
+
+def zones(spans: List[Tuple[int, int]], count: int, overlap: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Boolean masks over frames 1..count-1 (a pair ends at its frame): joins and window middles."""
+    join = np.zeros(count, bool)
+    near_edge = np.zeros(count, bool)
+    for (a0, a1), (b0, b1) in zip(spans, spans[1:]):
+        if b0 < a1:                                  # the cross-fade of two windows of one shot
+            join[max(0, b0 - 2):min(count, a1 + 2)] = True
+    for s0, s1 in spans:
+        for edge in (s0, s1):
+            near_edge[max(0, edge - overlap):min(count, edge + overlap)] = True
+    return join[1:], ~near_edge[1:] & ~join[1:]
+
+
+def pair_figures(outputs: Sequence[np.ndarray], references: Sequence[np.ndarray], flows) -> Dict[str, np.ndarray]:
+    """Per pair (t-1, t), t = 1..N-1: output and reference short-term warping error, and the brightness step."""
+    out_err = np.array([flows.previous[t - 1].error(outputs[t], outputs[t - 1]) for t in range(1, len(outputs))])
+    ref_err = np.array([flows.previous[t - 1].error(references[t], references[t - 1])
+                        for t in range(1, len(references))])
+    y_out = np.array([float(np.mean(f @ LUMA)) for f in outputs])
+    y_ref = np.array([float(np.mean(f @ LUMA)) for f in references])
+    step = np.abs(np.diff(y_out) - np.diff(y_ref)) * 255.0
+    return {"out_err": out_err, "ref_err": ref_err, "step": step}
+
+
+def summarise(figures: Dict[str, np.ndarray], mask: np.ndarray) -> Dict[str, float]:
+    if not mask.any():
+        return {"pairs": 0}
+    return {"pairs": int(mask.sum()),
+            "ratio": float(figures["out_err"][mask].mean() / max(figures["ref_err"][mask].mean(), 1e-12)),
+            "step_mean": float(figures["step"][mask].mean()), "step_p95": float(np.percentile(figures["step"][mask], 95)),
+            "step_max": float(figures["step"][mask].max())}
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", default="dlong/*,h240/*", help="comma list of globs on case names")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--no-docs", action="store_true")
+    args = parser.parse_args(argv)
+
+    from deflicker_engine import AnalysisParams, Deflicker
+
+    engine = Deflicker(device=args.device)
+    cases = [c for c in devset.cases("all", names=args.cases) if c.kind in ("synthetic", "genuine")]
+    if not cases:
+        raise SystemExit("no case matches")
+    rows, header = [], ["case", "split", "frames", "windows", "zone", "pairs", "E_warp/floor (pairs)",
+                        "luma step mean", "p95", "max"]
+    started = time.perf_counter()
+    for case in cases:
+        inputs, reference = case.inputs(), case.reference()
+        params = AnalysisParams(preset=case.preset)
+        spans = window_spans(engine, inputs, params)
+        t0 = time.perf_counter()
+        outputs = list(engine.deflicker_frames(iter(inputs), params))
+        log(f"{case.name}: {len(inputs)} frames, {len(spans)} windows, engine {time.perf_counter() - t0:.0f}s")
+        figures = pair_figures(outputs, reference, devset.reference_flows(case.clip, log))
+        join, middle = zones(spans, len(inputs), params.overlap)
+        for zone, mask in (("joins", join), ("middles", middle)):
+            s = summarise(figures, mask)
+            rows.append({"case": case.name, "split": case.split, "frames": len(inputs), "windows": len(spans),
+                         "zone": zone, **s})
+    table = [[r["case"], r["split"], r["frames"], r["windows"], r["zone"], r["pairs"],
+              f"{r['ratio']:.3f}" if r["pairs"] else "", f"{r.get('step_mean', 0):.3f}" if r["pairs"] else "",
+              f"{r.get('step_p95', 0):.3f}" if r["pairs"] else "", f"{r.get('step_max', 0):.3f}" if r["pairs"] else ""]
+             for r in rows]
+    print(text_table(header, table))
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "seams.json").write_text(json.dumps({"argv": argv, "machine": machine_note(), "rows": rows}, indent=1))
+    if not args.no_docs:
+        body = "\n".join([
+            "## Seams at atlas-window joins (issue 12)", "",
+            f"`python benchmarks/seams.py {' '.join(argv)}` on {machine_note()}, {time.perf_counter() - started:.0f}s. "
+            "Per frame pair, the output's short-term warping error under the clean reference's flow, as a ratio "
+            "to the reference's own over the same pairs, and the brightness step |dY_out - dY_ref| in 8-bit "
+            "levels. Joins: every overlap where two windows cross-fade, 2 frames wider on each side; middles: "
+            "at least one overlap from any window edge. A seam shows as joins worse than middles.", "",
+            markdown_table(header, table)])
+        write_section(DOCS, "seams", body)
+        print(f"wrote {DOCS}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
