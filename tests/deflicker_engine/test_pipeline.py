@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from deflicker_engine import AnalysisParams, Cancelled, ClipAnalysis, Deflicker, InputError, RenderParams
-from deflicker_engine.io import open_source
+from deflicker_engine.io import open_source, spool_frames
 from tests.conftest import flicker, temporal_error, textured_scene
 
 FAST = AnalysisParams(atlas_steps=30, working_size=128)
@@ -177,3 +177,28 @@ def test_the_device_running_out_of_memory_is_a_device_error_and_leaves_no_output
     monkeypatch.setattr(pipeline.ShotFinaliser, "run", exhausted)
     with pytest.raises(DeviceError, match=r"ran out of memory while analysing"):
         engine.analyse(open_source(str(src)), FAST)
+
+
+def test_a_shot_of_many_atlas_windows_has_no_seams_where_they_join(engine):
+    """Issue 12: one 64-frame shot in windows of 16 (overlap 4) through the whole pipeline. Where two windows
+    cross-fade, the output's frame-to-frame brightness steps are no larger than in the windows' middles, and
+    both are far below the input's (a pass-through fails the second, a seam the first)."""
+    clean = textured_scene(64, 40, 56, seed=11, pan=0.5)
+    noisy = flicker(clean, amount=0.2)
+    params = AnalysisParams(atlas_steps=30, working_size=128, window=16, overlap=4)
+    with spool_frames(iter(noisy)) as source:
+        windows = [(w.start, w.stop) for shot in engine.survey(source, params) for w in shot.windows]
+    assert len(windows) >= 4
+    out = np.stack(list(engine.deflicker_frames(iter(noisy), params)))
+
+    def steps(frames):      # mean brightness change per pair (t-1, t), beyond the clean clip's own
+        return np.abs(np.diff(frames.mean(axis=(1, 2, 3))) - np.diff(clean.mean(axis=(1, 2, 3))))
+
+    joins = np.zeros(len(clean), bool)
+    for (_, a1), (b0, _) in zip(windows, windows[1:]):
+        joins[b0 - 1:a1 + 2] = True
+    joins = joins[1:]
+    out_steps, in_steps = steps(out), steps(noisy)
+    assert out_steps[joins].mean() <= 1.5 * out_steps[~joins].mean() + 2e-3
+    assert out_steps[joins].mean() < 0.3 * in_steps[joins].mean()
+    assert out_steps[~joins].mean() < 0.3 * in_steps[~joins].mean()
