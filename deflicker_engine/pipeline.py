@@ -12,6 +12,7 @@ soon as its target exists and keeps nothing. The CLI, the server and the benchma
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ import torch
 from . import ops
 from .analysis import appearance
 from .analysis.atlas import AtlasConfig
-from .analysis.survey import ShotSurvey, load_surveys, save_surveys, survey
+from .analysis.survey import ShotSurvey, SurveyCheckpoint, load_surveys, save_surveys, survey
 from .config import AnalysisParams, RenderParams, as_dict, resolve, validate
 from .device import out_of_memory_as_error, resolve_device
 from .errors import InputError
@@ -120,6 +121,48 @@ def _timed(seconds: Dict[str, float], stage: str):
     seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - start
 
 
+log = logging.getLogger(__name__)
+SURVEY_FILE, CHECKPOINT_FILE = "survey.npz", "survey-partial.npz"
+CHECKPOINT_SECONDS = 30.0   # pass one writes its state at most this often (a 3,000-frame take: about 25 times)
+
+
+class _Checkpoints:
+    """Pass one's state saved into an analysis folder after a window is fitted, at most every `every` s."""
+
+    def __init__(self, path: Path, identity: str, every: float) -> None:
+        self.path, self.identity, self.every = path, identity, every
+        self.last = time.perf_counter()
+
+    def __call__(self, state: SurveyCheckpoint) -> None:
+        now = time.perf_counter()
+        if now - self.last >= self.every:
+            state.identity = self.identity
+            state.save(self.path)
+            self.last = time.perf_counter()
+
+    def load(self, device: torch.device) -> Optional[SurveyCheckpoint]:
+        """The folder's checkpoint when it is this clip's with these parameters; else none (and it goes)."""
+        if not self.path.is_file():
+            return None
+        try:
+            state = SurveyCheckpoint.load(self.path, device)
+            if state.identity == self.identity:
+                log.info("%s: pass one carries on from frame %d (%d shot(s) done, %d window(s) of the next)",
+                         self.path.parent, state.replay_from, len(state.shots), len(state.current.windows))
+                return state
+            problem = "another clip's or other parameters'"
+        except Exception as error:  # a damaged or foreign file is only a lost head start
+            problem = f"unreadable ({type(error).__name__}: {error})"
+        log.warning("%s is %s; pass one starts from the first frame", self.path, problem)
+        self.path.unlink(missing_ok=True)
+        return None
+
+
+def _identity(info: ClipInfo, params: AnalysisParams) -> str:
+    return json.dumps({"count": info.count, "size": [info.width, info.height], "params": as_dict(params)},
+                      sort_keys=True, default=str)
+
+
 def _working_frames(source: FrameSource, info: ClipInfo, shape: Tuple[int, int], start: int = 0,
                     stop: Optional[int] = None) -> Iterator[np.ndarray]:
     """The clip's frames [start, stop) at the working size, float16, checked against the announced count."""
@@ -186,8 +229,10 @@ class Deflicker:
     # --- analysis -------------------------------------------------------------------------------------
 
     def survey(self, source: FrameSource, params: AnalysisParams = AnalysisParams(),
-               progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None) -> List[ShotSurvey]:
-        """Pass one: the clip's shots, each with its atlases and appearance series (compact)."""
+               progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None,
+               resume: Optional[SurveyCheckpoint] = None, checkpoint=None) -> List[ShotSurvey]:
+        """Pass one: the clip's shots, each with its atlases and appearance series (compact). `checkpoint`
+        receives its state after each window; `resume` carries on from one without fitting anything again."""
         params = resolve(validate(params))
         info = with_colorspace(source.info, params.colorspace)
         shape = working_shape(info.height, info.width, params.working_size)
@@ -195,9 +240,11 @@ class Deflicker:
         def on_survey(done: float) -> None:
             progress("survey", min(int(done), info.count), info.count)
 
-        surveys = list(survey(_working_frames(source, info, shape), shape, params.window, params.overlap,
+        first = 0 if resume is None else resume.replay_from
+        surveys = list(survey(_working_frames(source, info, shape, first), shape, params.window, params.overlap,
                               AtlasConfig(steps=params.atlas_steps), params.seed, params.cut_threshold,
-                              self.device, on_survey, cancel, fit=params.use_atlas))
+                              self.device, on_survey, cancel, fit=params.use_atlas, resume=resume,
+                              checkpoint=checkpoint))
         progress("survey", info.count, info.count)
         return surveys
 
@@ -274,8 +321,10 @@ class Deflicker:
         """Every frame's target, kept for rendering any range later (the server's cached analysis).
 
         With `folder`, the targets go to disk chunk by chunk (memory stays flat whatever the length) and an
-        interrupted analysis in that folder resumes: pass one's result is kept there as `survey.npz`, and
-        pass two picks up at the first chunk not on disk.
+        interrupted analysis in that folder resumes: pass one keeps its state there as it goes
+        (`survey-partial.npz`, after a window is fitted, at most every CHECKPOINT_SECONDS) and resumes from
+        it without fitting those windows again; its result is kept as `survey.npz`, and pass two picks up at
+        the first chunk not on disk.
         """
         params = resolve(validate(params))
         info = source.info
@@ -284,15 +333,20 @@ class Deflicker:
         decisions: List[Dict] = []
         store = MemoryTargets(info.count, shape) if folder is None else DiskTargets(folder, info.count, shape)
         start = store.done_until()
-        saved = None if folder is None else Path(folder) / "survey.npz"
+        saved = None if folder is None else Path(folder) / SURVEY_FILE
         with out_of_memory_as_error(self.device, _doing("analysing", info, params)):
             with _timed(seconds, "survey"):
                 if saved is not None and saved.is_file():
                     surveys = load_surveys(saved, self.device)
-                else:
+                elif saved is None:
                     surveys = self.survey(source, params, progress, cancel)
-                    if saved is not None:
-                        save_surveys(saved, surveys)
+                else:
+                    checkpoints = _Checkpoints(Path(folder) / CHECKPOINT_FILE, _identity(info, params),
+                                               CHECKPOINT_SECONDS)
+                    surveys = self.survey(source, params, progress, cancel, checkpoints.load(self.device),
+                                          checkpoints)
+                    save_surveys(saved, surveys)
+                    checkpoints.path.unlink(missing_ok=True)
             started = time.perf_counter()
             for index, target in self.finalise(source, params, surveys, start, progress, cancel, decisions):
                 store.put(index, ops.to_numpy(target))

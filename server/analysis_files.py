@@ -5,6 +5,7 @@ the server's:
 
     chunk_000000.npy ...  the targets, float16 [frames, h, w, 3], `chunk` frames each (the last may be
                           shorter); the engine writes each atomically as soon as its frames are final
+    survey-partial.npz    pass one's checkpoint while it runs (the engine's own: it checks and removes it)
     survey.npz            pass one's compact result, written before the first chunk (what a resume loads)
     meta.json             written last by the engine: "complete": true, count, chunk, shape
     entry.json            the server's, once the analysis is complete: where it came from, and the size

@@ -96,6 +96,20 @@ class CutDetector:
     def finish(self) -> List[Tuple[int, bool]]:
         return self._settle(final=True)
 
+    def scores_until(self, count: int) -> np.ndarray:
+        """The scores of frames [0, count): with `last_cut`, all a resumed detector needs of the past."""
+        return np.asarray(self._scores[:count], np.float32)
+
+    @property
+    def last_cut(self) -> int:
+        return self._last_cut
+
+    def resume(self, scores: np.ndarray, last_cut: int, previous: np.ndarray) -> None:
+        """Carry on after frame len(scores) - 1 (= `previous`) as if every frame before had been pushed."""
+        self._scores = [float(v) for v in scores]
+        self._settled, self._last_cut = len(self._scores), int(last_cut)
+        self._previous = _probe(previous)
+
     def _settle(self, final: bool) -> List[Tuple[int, bool]]:
         out = []
         threshold = 1.2 * self.sensitivity

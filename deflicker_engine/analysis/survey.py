@@ -99,6 +99,45 @@ def load_surveys(path, device: torch.device) -> List[ShotSurvey]:
         return [ShotSurvey.from_arrays(data, f"s{k}_", device) for k in range(int(data["count"][0]))]
 
 
+@dataclass
+class SurveyCheckpoint:
+    """Pass one stopped inside a shot, after one of its windows was fitted: what carries it on from there
+    without fitting any window again. `identity` says which clip and parameters it belongs to."""
+
+    shots: List[ShotSurvey]          # the shots finished before
+    current: ShotSurvey              # the shot in progress: its windows so far, the series of its settled frames
+    pushed: int                      # frames of the current shot its surveyor had been given
+    scores: np.ndarray               # the cut detector's scores of clip frames [0, current.start + pushed)
+    last_cut: int
+    identity: str = ""
+
+    @property
+    def replay_from(self) -> int:
+        """The clip frame pass one reads again from: the first of the current shot's last window."""
+        return self.current.start + self.current.windows[-1].start
+
+    def save(self, path) -> None:
+        from ..io import atomic_file
+
+        arrays = {"count": np.array([len(self.shots)], np.int64), "scores": self.scores,
+                  "state": np.array([self.pushed, self.last_cut], np.int64), "identity": np.array(self.identity)}
+        for k, shot in enumerate(self.shots):
+            arrays.update(shot.to_arrays(f"s{k}_"))
+        arrays.update(self.current.to_arrays("current_"))
+        with atomic_file(path) as handle:
+            np.savez(handle, **arrays)
+
+    @classmethod
+    def load(cls, path, device: torch.device) -> "SurveyCheckpoint":
+        with np.load(path, allow_pickle=False) as data:
+            pushed, last_cut = (int(v) for v in data["state"])
+            current = ShotSurvey.from_arrays(data, "current_", device)
+            if not current.windows or len(data["scores"]) != current.start + pushed:
+                raise ValueError(f"{path}: not a checkpoint this engine wrote")
+            return cls([ShotSurvey.from_arrays(data, f"s{k}_", device) for k in range(int(data["count"][0]))],
+                       current, pushed, np.asarray(data["scores"], np.float32), last_cut, str(data["identity"]))
+
+
 def crossfade(windows: List[WindowAtlas], t: int) -> List[Tuple[WindowAtlas, float]]:
     """The windows covering frame t with their weights: linear fades across each overlap, summing to 1."""
     covering = []
@@ -152,7 +191,22 @@ class ShotSurveyor:
         self.settled = 0                             # frames [0, settled) are measured
         self.count = 0
         self.neutral = True
+        self.on_window: Optional[Callable[[], None]] = None   # after each window is fitted (checkpoints)
         self._flow_engine = make_flow_engine()
+
+    def snapshot(self) -> ShotSurvey:
+        """The shot so far: its windows and the series of its settled frames (for a checkpoint)."""
+        return ShotSurvey(self.start, self.start + self.settled, self.shape, self.grid, list(self.windows),
+                          np.stack(self.series) if self.series else np.zeros((0, *self.grid, 3), np.float32),
+                          self.neutral)
+
+    def restore(self, shot: ShotSurvey) -> int:
+        """Take up a checkpoint's shot: its windows stay fitted; the frames from the start of its last window
+        on must be pushed again (returned: that frame, shot-relative), which fits nothing until they are in."""
+        self.windows, self.series = list(shot.windows), list(shot.series)
+        self.settled, self.neutral = shot.count, shot.neutral
+        self.count = self.windows[-1].start
+        return self.count
 
     def push(self, frame: np.ndarray) -> None:
         t = self.count
@@ -164,7 +218,7 @@ class ShotSurveyor:
             return
         self.frames[t] = frame
         self.gray[t] = normalised_gray(frame.astype(np.float32))
-        if t > 0:
+        if t - 1 in self.gray:            # (not for the first frame a restored surveyor is given again)
             fwd, bwd, mf, mb = pair_flows(self.gray[t - 1], self.gray[t], self._flow_engine)
             self.flows[t - 1] = (resize_flow(fwd, self.small).astype(np.float16),
                                  resize_flow(bwd, self.small).astype(np.float16),
@@ -174,6 +228,8 @@ class ShotSurveyor:
         next_start = len(self.windows) * self.step
         if self.count == next_start + self.window + 1:   # one frame more: the window is not the shot's last
             self._fit(next_start, next_start + self.window)
+            if self.on_window is not None:
+                self.on_window()
 
     def finish(self) -> ShotSurvey:
         if self.count and self.fit:
@@ -245,24 +301,51 @@ def _empty_flows(shape: Tuple[int, int]) -> tuple:
 def survey(frames: Iterable[np.ndarray], shape: Tuple[int, int], window: int, overlap: int,
            config: AtlasConfig, seed: int, cut_sensitivity: float, device: torch.device,
            progress: Callable[[float], None], cancel: Optional[CancelToken],
-           fit: bool = True) -> Iterator[ShotSurvey]:
+           fit: bool = True, resume: Optional[SurveyCheckpoint] = None,
+           checkpoint: Optional[Callable[[SurveyCheckpoint], None]] = None) -> Iterator[ShotSurvey]:
     """Working-size frames in clip order -> one ShotSurvey per shot, each as soon as its shot has ended.
 
     `progress(frames_done)` counts frames whose atlas is fitted, with fractions while a window fits.
+    `checkpoint(state)` is called after every window fitted; `resume` carries on from such a state, and then
+    `frames` must start at its `replay_from` frame.
     """
     detector = CutDetector(cut_sensitivity)
     waiting: List[np.ndarray] = []
     current: List[ShotSurveyor] = []
+    finished: List[ShotSurvey] = []
+
+    def surveyor(t: int) -> ShotSurveyor:
+        shot = ShotSurveyor(t, shape, window, overlap, config, seed, device,
+                            lambda done, start=t: progress(start + done), cancel, fit)
+        if checkpoint is not None:
+            shot.on_window = lambda: checkpoint(SurveyCheckpoint(
+                list(finished), shot.snapshot(), shot.count, detector.scores_until(shot.start + shot.count),
+                detector.last_cut))
+        return shot
 
     def settle(decisions: List[Tuple[int, bool]]) -> Iterator[ShotSurvey]:
         for t, cut in decisions:
             if not current or cut:
                 if current:
-                    yield current.pop().finish()
-                current.append(ShotSurveyor(t, shape, window, overlap, config, seed, device,
-                                            lambda done, start=t: progress(start + done), cancel, fit))
+                    finished.append(current.pop().finish())
+                    yield finished[-1]
+                current.append(surveyor(t))
             current[0].push(waiting.pop(0))
 
+    frames = iter(frames)
+    if resume is not None:
+        finished += resume.shots
+        yield from resume.shots
+        current.append(surveyor(resume.current.start))
+        shot_frame = current[0].restore(resume.current)
+        previous = None
+        for _ in range(shot_frame, resume.pushed):       # the frames the last window's successor needs again
+            check_cancel(cancel)
+            previous = next(frames, None)
+            if previous is None:
+                raise ValueError("the clip ended before the frames its pass-one checkpoint had seen")
+            current[0].push(previous)
+        detector.resume(resume.scores, resume.last_cut, previous)
     for frame in frames:
         check_cancel(cancel)
         waiting.append(frame)

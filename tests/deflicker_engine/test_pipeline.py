@@ -202,3 +202,37 @@ def test_a_shot_of_many_atlas_windows_has_no_seams_where_they_join(engine):
     assert out_steps[joins].mean() <= 1.5 * out_steps[~joins].mean() + 2e-3
     assert out_steps[joins].mean() < 0.3 * in_steps[joins].mean()
     assert out_steps[~joins].mean() < 0.3 * in_steps[~joins].mean()
+
+
+def test_a_disk_analysis_stopped_in_pass_one_resumes_from_its_last_checkpoint(engine, tmp_path, monkeypatch):
+    """Stopped inside pass one (a server killed at frame 100 of 150), the next analysis of the folder carries
+    pass one on from its checkpoint (its first survey progress is past the windows already fitted) and ends
+    where an uninterrupted one does; a damaged checkpoint only costs the head start."""
+    from deflicker_engine import pipeline
+
+    monkeypatch.setattr(pipeline, "CHECKPOINT_SECONDS", 0.0)
+    clean = textured_scene(150, 32, 48, seed=9, pan=0.5)
+    src = _write_png_folder(tmp_path / "in", flicker(clean, amount=0.2))
+    params = AnalysisParams(atlas_steps=10, working_size=128, window=48, overlap=8)
+    seen = []
+    with open_source(str(src)) as source:
+        whole = engine.analyse(source, params)
+        stop = threading.Event()
+
+        def stop_at_100(stage, done, total):
+            if stage == "survey" and done >= 100:
+                stop.set()
+        with pytest.raises(Cancelled):
+            engine.analyse(source, params, progress=stop_at_100, cancel=stop, folder=tmp_path / "a")
+        assert (tmp_path / "a" / "survey-partial.npz").is_file() and not (tmp_path / "a" / "survey.npz").exists()
+        resumed = engine.analyse(source, params, progress=lambda s, d, t: seen.append((s, d)), folder=tmp_path / "a")
+        assert not (tmp_path / "a" / "survey-partial.npz").exists()
+        first_survey = next(d for s, d in seen if s == "survey")
+        assert first_survey >= 80                           # windows [0, 48) and [40, 88) were not fitted again
+        (tmp_path / "b").mkdir()
+        (tmp_path / "b" / "survey-partial.npz").write_bytes(b"PK\x03\x04 not a whole zip")
+        fresh = engine.analyse(source, params, folder=tmp_path / "b")
+    for analysis in (resumed, fresh):
+        difference = max(float(np.abs(analysis.target(i).astype(np.float32) - whole.target(i).astype(np.float32)).max())
+                         for i in range(150))
+        assert difference < 5e-3 and analysis.shots == whole.shots

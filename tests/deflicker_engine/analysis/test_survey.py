@@ -62,3 +62,53 @@ def test_black_and_white_shots_are_recognised():
     assert shot.neutral
     (shot,) = _survey(textured_scene(6, 24, 32), steps=2)
     assert not shot.neutral
+
+
+def test_pass_one_stopped_inside_a_shot_resumes_from_its_checkpoint_without_fitting_again(monkeypatch, tmp_path):
+    """Two shots, the second long: pass one is stopped after that shot's third window and carried on from the saved
+    checkpoint (through the file, as a restarted server would): the same shots, windows, atlases and series
+    as an uninterrupted run, and only the windows not yet fitted are fitted."""
+    from deflicker_engine.errors import Cancelled
+
+    clip = np.concatenate([flicker(textured_scene(14, 32, 48, seed=1), amount=0.2),
+                           flicker(textured_scene(52, 32, 48, seed=9, pan=0.5), amount=0.2, seed=3)])
+    frames = np.asarray(clip, np.float16)
+
+    def run(start=0, resume=None, checkpoint=None, cancel=None):
+        return list(sv.survey(iter(frames[start:]), clip.shape[1:3], 16, 4, AtlasConfig(steps=10), 0, 0.5, CPU,
+                              lambda done: None, cancel, resume=resume, checkpoint=checkpoint))
+
+    whole = run()
+    assert [(s.start, s.stop) for s in whole] == [(0, 14), (14, 66)] and len(whole[1].windows) == 4
+
+    class StopAfter:
+        def __init__(self, n):
+            self.n, self.saved = n, 0
+
+        def __call__(self, state):
+            state.save(tmp_path / "partial.npz")
+            self.saved += 1
+
+        def is_set(self):
+            return self.saved >= self.n
+
+    stop = StopAfter(3)
+    try:
+        run(checkpoint=stop, cancel=stop)
+        raise AssertionError("the survey was not stopped")
+    except Cancelled:
+        pass
+    state = sv.SurveyCheckpoint.load(tmp_path / "partial.npz", CPU)
+    assert [s.start for s in state.shots] == [0] and state.current.start == 14 and len(state.current.windows) == 3
+    fitted = []
+    fit = sv.fit_atlas
+    monkeypatch.setattr(sv, "fit_atlas", lambda frames, *a, **k: fitted.append(len(frames)) or fit(frames, *a, **k))
+    resumed = run(state.replay_from, resume=state)
+    assert fitted == [16]                                      # the second shot's last window, nothing more
+    assert [(s.start, s.stop) for s in resumed] == [(0, 14), (14, 66)]
+    for a, b in zip(whole, resumed):
+        assert [(w.start, w.stop) for w in a.windows] == [(w.start, w.stop) for w in b.windows]
+        np.testing.assert_allclose(a.series, b.series, atol=1e-5)
+        for wa, wb in zip(a.windows, b.windows):
+            np.testing.assert_allclose(wa.atlas.texture.numpy(), wb.atlas.texture.numpy(), atol=1e-5)
+            np.testing.assert_allclose(wa.offset, wb.offset, atol=1e-5)
