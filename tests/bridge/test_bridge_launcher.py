@@ -62,4 +62,4 @@ def test_the_server_command_is_found_in_order(monkeypatch):
     assert server_command() == ["/opt/py/bin/python3", "-m", "deflicker_server"]
     monkeypatch.delenv("DEFLICKER_PYTHON")
     command = server_command()
-    assert command[-1] in ("serve", "server") and os.path.exists(command[0])
+    assert command[-1] in ("serve", "deflicker_server") and os.path.exists(command[0])   # `deflicker serve` or -m
