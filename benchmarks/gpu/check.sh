@@ -6,7 +6,8 @@
 #
 # 1. speed.py --set gpu --device cuda: 1080p 100 frames, 4K 48 frames, 1080p 1,000 frames; seconds per stage,
 #    peak GPU memory and the device name (speed-gpu.json, and the docs section in $OUT/benchmarks.md);
-# 2. one short quality case on cpu and on cuda, then --compare: the figures must agree within float tolerance.
+# 2. benchmarks/gpu/same_on_devices.py: one clip (the quality benchmark's bmx/w1-local) on cpu and on cuda:
+#    E_warp and PSNR of each, and PSNR between the two outputs (they must agree within float tolerance).
 # Everything it writes goes to $OUT (the device tool brings it back): speed-gpu.json, the logs, and
 # benchmarks.md with its `speed-gpu` section written there, to copy into docs/benchmarks.md.
 set -uo pipefail
@@ -25,19 +26,15 @@ import torch
 print("torch", torch.__version__, "cuda", torch.cuda.is_available(),
       torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU")
 PY
-command -v ffmpeg >/dev/null || echo "no ffmpeg binary: the ffmpeg method is skipped (the engine needs none)" | tee -a "$OUT/device.txt"
 cp docs/benchmarks.md "$OUT/benchmarks.md"
 SPEED_ARGS=${SPEED_ARGS:---set gpu}
 DEVICE=${DEVICE:-cuda}
-# speed first (the figures the issue asks for), bounded so that the quality check always gets its turn
-timeout ${SPEED_TIMEOUT:-360} python3 benchmarks/speed.py $SPEED_ARGS --device "$DEVICE" --out "$OUT/speed" 2>&1 \
-    | tee "$OUT/speed.log"
-cp "$OUT"/speed/speed-*.json "$OUT/" 2>/dev/null; cp docs/benchmarks.md "$OUT/benchmarks.md"; rm -rf "$OUT/speed"
-CASE=${CASE:-bmx/w1-local}
-for dev in cpu "$DEVICE"; do
-    timeout ${QUALITY_TIMEOUT:-120} python3 benchmarks/quality.py --cases "$CASE" --methods ours --device "$dev" \
-        --no-docs --tag "device-$dev" --out "$OUT" 2>&1 | tail -n 25 | tee "$OUT/quality-$dev.log"
-done
-python3 benchmarks/quality.py --compare "$OUT/quality-device-cpu.json" "$OUT/quality-device-$DEVICE.json" \
-    2>&1 | tee "$OUT/compare.txt"
+# the input clips first, one process per case (making them is CPU work that is not being measured)
+for n in $(seq ${CASE_COUNT:-3}); do python3 benchmarks/speed.py $SPEED_ARGS --cases $n --out "$OUT/speed" --make-only & done; wait
+# speed (the figures the issue asks for), bounded so that the same-on-devices check always gets its turn
+timeout ${SPEED_TIMEOUT:-360} python3 benchmarks/speed.py $SPEED_ARGS --device "$DEVICE" --out "$OUT/speed" \
+    --docs "$OUT/benchmarks.md" 2>&1 | tee "$OUT/speed.log"
+cp "$OUT"/speed/speed-*.json "$OUT/" 2>/dev/null; rm -rf "$OUT/speed"
+timeout ${QUALITY_TIMEOUT:-180} python3 benchmarks/gpu/same_on_devices.py --device "$DEVICE" \
+    --frames ${FRAMES:-80} --out "$OUT/same_on_devices.json" 2>&1 | tee "$OUT/same_on_devices.log"
 ls -la "$OUT"
