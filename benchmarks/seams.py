@@ -76,13 +76,40 @@ def summarise(figures: Dict[str, np.ndarray], mask: np.ndarray) -> Dict[str, flo
             "step_max": float(figures["step"][mask].max())}
 
 
+HEADER = ["case", "split", "frames", "windows", "zone", "pairs", "E_warp/floor (pairs)", "luma step mean", "p95", "max"]
+
+
+def table_rows(rows: List[Dict]) -> List[List]:
+    return [[r["case"], r["split"], r["frames"], r["windows"], r["zone"], r["pairs"]]
+            + ([f"{r['ratio']:.3f}", f"{r['step_mean']:.3f}", f"{r['step_p95']:.3f}", f"{r['step_max']:.3f}"]
+               if r["pairs"] else ["", "", "", ""]) for r in rows]
+
+
+def write_docs(run: Dict) -> None:
+    body = "\n".join([
+        "## Seams at atlas-window joins (issue 12)", "",
+        f"`python benchmarks/seams.py {' '.join(run['argv'])}` on {run['machine']}"
+        + (f", {run['seconds']:.0f}s. " if "seconds" in run else ". ") +
+        "Per frame pair, the output's short-term warping error under the clean reference's flow, as a ratio "
+        "to the reference's own over the same pairs, and the brightness step |dY_out - dY_ref| in 8-bit "
+        "levels. Joins: every overlap where two windows cross-fade, 2 frames wider on each side; middles: "
+        "at least one overlap from any window edge. A seam shows as joins worse than middles.", "",
+        markdown_table(HEADER, table_rows(run["rows"]))])
+    write_section(DOCS, "seams", body)
+    print(f"wrote {DOCS}")
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", default="dlong/*,h240/*", help="comma list of globs on case names")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--no-docs", action="store_true")
+    parser.add_argument("--report-from", type=Path, metavar="SEAMS.json", help="write the docs section from a saved run")
     args = parser.parse_args(argv)
+    if args.report_from:
+        write_docs(json.loads(args.report_from.read_text()))
+        return 0
 
     from deflicker_engine import AnalysisParams, Deflicker
 
@@ -90,8 +117,7 @@ def main(argv=None) -> int:
     cases = [c for c in devset.cases("all", names=args.cases) if c.kind in ("synthetic", "genuine")]
     if not cases:
         raise SystemExit("no case matches")
-    rows, header = [], ["case", "split", "frames", "windows", "zone", "pairs", "E_warp/floor (pairs)",
-                        "luma step mean", "p95", "max"]
+    rows = []
     started = time.perf_counter()
     for case in cases:
         inputs, reference = case.inputs(), case.reference()
@@ -106,24 +132,12 @@ def main(argv=None) -> int:
             s = summarise(figures, mask)
             rows.append({"case": case.name, "split": case.split, "frames": len(inputs), "windows": len(spans),
                          "zone": zone, **s})
-    table = [[r["case"], r["split"], r["frames"], r["windows"], r["zone"], r["pairs"],
-              f"{r['ratio']:.3f}" if r["pairs"] else "", f"{r.get('step_mean', 0):.3f}" if r["pairs"] else "",
-              f"{r.get('step_p95', 0):.3f}" if r["pairs"] else "", f"{r.get('step_max', 0):.3f}" if r["pairs"] else ""]
-             for r in rows]
-    print(text_table(header, table))
+    print(text_table(HEADER, table_rows(rows)))
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "seams.json").write_text(json.dumps({"argv": argv, "machine": machine_note(), "rows": rows}, indent=1))
+    run = {"argv": argv, "machine": machine_note(), "seconds": time.perf_counter() - started, "rows": rows}
+    (OUT / "seams.json").write_text(json.dumps(run, indent=1))
     if not args.no_docs:
-        body = "\n".join([
-            "## Seams at atlas-window joins (issue 12)", "",
-            f"`python benchmarks/seams.py {' '.join(argv)}` on {machine_note()}, {time.perf_counter() - started:.0f}s. "
-            "Per frame pair, the output's short-term warping error under the clean reference's flow, as a ratio "
-            "to the reference's own over the same pairs, and the brightness step |dY_out - dY_ref| in 8-bit "
-            "levels. Joins: every overlap where two windows cross-fade, 2 frames wider on each side; middles: "
-            "at least one overlap from any window edge. A seam shows as joins worse than middles.", "",
-            markdown_table(header, table)])
-        write_section(DOCS, "seams", body)
-        print(f"wrote {DOCS}")
+        write_docs(run)
     return 0
 
 
