@@ -30,6 +30,16 @@ ENGINE = os.environ.get("DEFLICKER_TEST_ENGINE", "real")
 CHEAP = {"atlas_steps": 8, "working_size": 128}
 
 
+def wait_until(condition, timeout: float = 15.0) -> bool:
+    """Poll `condition` every 50 ms until it holds (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

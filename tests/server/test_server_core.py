@@ -2,6 +2,7 @@
 import os
 import threading
 import time
+from functools import partial
 
 import msgpack
 import numpy as np
@@ -10,7 +11,7 @@ import zmq
 
 import deflicker_bridge as bridge
 from tests.conftest import flicker, textured_scene
-from tests.server.procs import write_png_sequence
+from tests.server.procs import wait_until, write_png_sequence
 
 
 @pytest.fixture
@@ -18,13 +19,7 @@ def shot(tmp_path):
     return write_png_sequence(tmp_path / "shot", flicker(textured_scene(12, 48, 64, seed=3)))
 
 
-def _wait_until(condition, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
+_wait_until = partial(wait_until, timeout=10.0)
 
 
 def test_hello_and_describe_follow_the_engine_schema(inprocess):
@@ -133,8 +128,8 @@ def test_a_silent_session_loses_its_jobs_and_clips(inprocess, shot):
         clip = msgpack.unpackb(raw.recv())["result"]["clip"]
         raw.send(msgpack.packb({"v": 1, "op": "render", "id": 2, "session": "quiet",
                                 "args": {"clip": clip, "window": 1}}))
-        assert _wait_until(lambda: srv.server.queue.all() and srv.server.queue.all()[0].waiting, 10)
-        assert _wait_until(lambda: not srv.server.queue.all() and len(srv.server.clips) == 0, 10)
+        assert _wait_until(lambda: srv.server.queue.all() and srv.server.queue.all()[0].waiting)
+        assert _wait_until(lambda: not srv.server.queue.all() and len(srv.server.clips) == 0)
     finally:
         raw.close(0)
 

@@ -1,12 +1,11 @@
 """The server holds against its own clients (issue 10): each hole an independent client found, reproduced
 against a real server process. Most run the fake engine (the holes are the server's, not the engine's)."""
 import json
-import math
 import os
 import subprocess
 import sys
-import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -19,18 +18,12 @@ import deflicker_bridge as bridge
 from deflicker_engine.errors import ParameterError
 from deflicker_server.config import ServerConfig
 from tests.conftest import flicker, textured_scene
-from tests.server.procs import FAKE_ENGINE, REPO, RawClient, ServerProcess, write_png_sequence
+from tests.server.procs import FAKE_ENGINE, REPO, RawClient, ServerProcess, wait_until, write_png_sequence
 
 NON_FINITE = [float("nan"), float("inf"), float("-inf")]
 
 
-def _wait_until(condition, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
+_wait_until = partial(wait_until, timeout=10.0)
 
 
 def _stored_pngs(folder: Path, frames: np.ndarray) -> Path:

@@ -6,7 +6,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 
 import msgpack
 import numpy as np
@@ -15,7 +14,8 @@ import zmq
 
 import deflicker_bridge as bridge
 from tests.conftest import flicker, textured_scene
-from tests.server.procs import CHEAP, FAKE_ENGINE, REPO, ServerProcess, free_port, write_png_sequence
+from tests.server.procs import (CHEAP, FAKE_ENGINE, REPO, ServerProcess, free_port, wait_until as _wait_until,
+                               write_png_sequence)
 
 
 @pytest.fixture(scope="module")
@@ -30,15 +30,6 @@ def shared(tmp_path_factory):
 @pytest.fixture(scope="module")
 def shot(shared):
     return write_png_sequence(shared.tmp / "shot", flicker(textured_scene(12, 64, 96, seed=11)))
-
-
-def _wait_until(condition, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 class Raw:

@@ -1,7 +1,6 @@
 """Long takes on the server (issue 12): analyses live on disk chunk by chunk, a render reads only the chunks
 it needs, and an analysis interrupted by a cancel or a killed server resumes from its finished chunks."""
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -9,21 +8,12 @@ import pytest
 
 import deflicker_bridge as bridge
 from tests.conftest import flicker, textured_scene
-from tests.server.procs import FAKE_ENGINE, write_png_sequence
+from tests.server.procs import FAKE_ENGINE, wait_until as _wait_until, write_png_sequence
 
 # The real engine on a long-enough clip, cheaply: windows of 16 frames (many windows), a few atlas steps,
 # the smallest working size; 140 frames make chunks of 64, 64 and 12 frames.
 LONG = {"window": 16, "overlap": 4, "atlas_steps": 8, "working_size": 128}
 LONG_FRAMES, CHUNK = 140, 64
-
-
-def _wait_until(condition, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _entry(cache: Path) -> Path:
@@ -125,18 +115,23 @@ def test_a_render_from_the_middle_of_a_long_analysis_reads_only_the_chunks_it_ne
         assert conn.status()["memory"]["chunks"] == 3
 
 
+def _cancel_in_pass_two(conn, clip, frames):
+    """Analyse `clip` and cancel once pass two has finalised `frames` frames; return when the job is gone."""
+    pending = conn.submit("analyse", {"clip": clip.id})
+    for header, _ in conn.events(pending, timeout=30):
+        if header["kind"] == "progress" and header["stage"] == "finalise" and header["done"] >= frames:
+            assert conn.cancel(pending)
+            break
+    assert _wait_until(lambda: conn.status()["jobs"] == [])
+
+
 def test_a_cancelled_analysis_leaves_its_chunks_and_the_next_one_resumes(inprocess, tmp_path):
     srv = inprocess()
     srv.engine.analyse_delay = 0.1
     shot = write_png_sequence(tmp_path / "shot", flicker(textured_scene(20, 16, 24, seed=6)))
     with bridge.Connection(srv.address) as conn:
         clip = conn.open(path=str(shot))
-        pending = conn.submit("analyse", {"clip": clip.id})
-        for header, _ in conn.events(pending, timeout=30):
-            if header["kind"] == "progress" and header["stage"] == "finalise" and header["done"] >= 9:
-                assert conn.cancel(pending)
-                break
-        assert _wait_until(lambda: conn.status()["jobs"] == [])
+        _cancel_in_pass_two(conn, clip, 9)
         folder = _entry(srv.config.cache_dir)
         kept = sorted(p.name for p in folder.glob("chunk_*.npy"))
         assert len(kept) >= 2 and conn.status()["memory"]["disk_unfinished"] == 1
@@ -157,12 +152,7 @@ def test_resume_state_the_engine_cannot_load_is_a_miss_and_the_analysis_starts_a
     shot = write_png_sequence(tmp_path / "shot", flicker(textured_scene(16, 16, 24, seed=9)))
     with bridge.Connection(srv.address) as conn:
         clip = conn.open(path=str(shot))
-        pending = conn.submit("analyse", {"clip": clip.id})
-        for header, _ in conn.events(pending, timeout=30):
-            if header["kind"] == "progress" and header["stage"] == "finalise" and header["done"] >= 6:
-                assert conn.cancel(pending)
-                break
-        assert _wait_until(lambda: conn.status()["jobs"] == [])
+        _cancel_in_pass_two(conn, clip, 6)
         folder = _entry(srv.config.cache_dir)
         np.savez(folder / "survey.npz", something_else=np.zeros(3))
         srv.engine.analyse_delay = 0.0
