@@ -1,8 +1,10 @@
 """Whole-shot appearance: which part of each frame's look is flicker, which part is the scene's own change.
 
-The atlas is one consistent picture per window. Frame against atlas frame, cell by cell on a coarse grid
-(robust medians of the log ratio, so moving objects the atlas cannot hold get little say), leaves flicker
-plus genuine change (exposure, a light switched on, a cloud) plus the atlas's own slow error. These
+The atlas is one consistent picture per window. Frame against atlas frame, cell by cell on a coarse grid,
+leaves flicker plus genuine change (exposure, a light switched on, a cloud) plus the atlas's own error. The
+atlas's flaws (an object crossing that it could not hold, parallax) are sharp where flicker is smooth, so
+pixels departing from the frame's coarse gain field get no say, and a cell such a flaw covers takes its gain
+from its neighbours (`measure`). These
 per-frame cell gains are tiny (a few kilobytes a frame), so the whole shot's series is kept however long
 the shot is, and the decision of what is flicker is taken on all of it at once:
 
@@ -25,6 +27,10 @@ import numpy as np
 GRID_CELLS = 12     # cells across the long side: flicker fields and lighting are smooth at this scale
 EPS = 0.02          # keeps log ratios of near-black pixels tame
 LIMIT = 1.0         # log gains beyond +-1 are failures of the atlas, not appearance
+FLAW_TOLERANCE = 0.15   # log-ratio departure from the coarse gain field beyond which a pixel is an atlas flaw
+FLAW_BLUR = 2.0         # pixels: a flaw is a region
+MIN_TRUSTED = 0.3       # share of a cell's pixels that must be free of flaws for its own gain to count
+FILL_SPREAD = 1.5       # cells: how far a flawed cell looks for neighbours' gains
 
 
 def grid_shape(height: int, width: int, cells: int = GRID_CELLS) -> Tuple[int, int]:
@@ -33,24 +39,67 @@ def grid_shape(height: int, width: int, cells: int = GRID_CELLS) -> Tuple[int, i
     return max(2, round(cells * height / long_side)), max(2, round(cells * width / long_side))
 
 
-def cell_medians(values: np.ndarray, grid: Tuple[int, int]) -> np.ndarray:
-    """Median of each cell of an H x W x C array (rows and columns beyond a whole cell are left out)."""
-    gh, gw = grid
-    h, w = values.shape[:2]
-    ch, cw = max(1, h // gh), max(1, w // gw)
-    y0, x0 = (h - ch * gh) // 2, (w - cw * gw) // 2
-    blocks = values[y0:y0 + ch * gh, x0:x0 + cw * gw].reshape(gh, ch, gw, cw, -1)
-    return np.median(blocks.transpose(0, 2, 4, 1, 3).reshape(gh, gw, -1, ch * cw), axis=-1).astype(np.float32)
-
-
 def log_ratio(frame: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return (np.log(np.clip(frame.astype(np.float32, copy=False), 0, None) + EPS)
             - np.log(np.clip(reference.astype(np.float32, copy=False), 0, None) + EPS))
 
 
+def _cells(values: np.ndarray, grid: Tuple[int, int]) -> np.ndarray:
+    """[rows, cols, C, n]: the pixels of each cell of an H x W x C array (whole cells only, centred)."""
+    gh, gw = grid
+    h, w = values.shape[:2]
+    ch, cw = max(1, h // gh), max(1, w // gw)
+    y0, x0 = (h - ch * gh) // 2, (w - cw * gw) // 2
+    blocks = values[y0:y0 + ch * gh, x0:x0 + cw * gw].reshape(gh, ch, gw, cw, -1)
+    return blocks.transpose(0, 2, 4, 1, 3).reshape(gh, gw, -1, ch * cw)
+
+
+def cell_medians(values: np.ndarray, grid: Tuple[int, int]) -> np.ndarray:
+    """Median of each cell of an H x W x C array (rows and columns beyond a whole cell are left out)."""
+    return np.median(_cells(values, grid), axis=-1).astype(np.float32)
+
+
+def _fill_from_neighbours(cells: np.ndarray, trusted: np.ndarray, spread: float = FILL_SPREAD) -> np.ndarray:
+    """Cells not `trusted` take a Gaussian-weighted mean of the trusted ones around them."""
+    if trusted.all() or not trusted.any():
+        return cells
+    weight = trusted.astype(np.float32)
+    num = cv2.GaussianBlur(cells * weight[..., None], (0, 0), spread, borderType=cv2.BORDER_REFLECT)
+    den = cv2.GaussianBlur(weight, (0, 0), spread, borderType=cv2.BORDER_REFLECT)[..., None]
+    fallback = np.median(cells[trusted], axis=0)
+    filled = np.where(den > 1e-3, num / np.maximum(den, 1e-6), fallback)
+    return np.where(trusted[..., None], cells, filled).astype(np.float32)
+
+
+def _masked_median(values: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """[rows, cols, C] median of each cell's pixels where `inside` ([rows, cols, n]); inf where none are."""
+    count = inside.sum(axis=-1)
+    ordered = np.sort(np.where(inside[:, :, None, :], values, np.inf), axis=-1)   # the left-out sort last
+
+    def at(k: np.ndarray) -> np.ndarray:
+        index = np.broadcast_to(k[:, :, None, None], (*k.shape, values.shape[2], 1))
+        return np.take_along_axis(ordered, index, axis=-1)[..., 0]
+
+    return 0.5 * (at(np.maximum(count - 1, 0) // 2) + at(count // 2))
+
+
 def measure(frame: np.ndarray, atlas_frame: np.ndarray, grid: Tuple[int, int]) -> np.ndarray:
-    """[rows, cols, 3] robust log gain of a frame against its atlas frame."""
-    return np.clip(cell_medians(log_ratio(frame, atlas_frame), grid), -LIMIT, LIMIT)
+    """[rows, cols, 3] robust log gain of a frame against its atlas frame.
+
+    First the cells' medians (a coarse gain field); pixels whose log ratio departs from that field by more
+    than FLAW_TOLERANCE (blurred a little, so a flaw is a region, not single noisy pixels) are the atlas's
+    flaws and are left out of the cells' medians; a cell with under MIN_TRUSTED of its pixels left takes its
+    neighbours' gain instead of the flaw's."""
+    ratio = log_ratio(frame, atlas_frame)
+    coarse = np.clip(cell_medians(ratio, grid), -LIMIT, LIMIT)
+    h, w = ratio.shape[:2]
+    field = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR)
+    departure = cv2.GaussianBlur(np.abs(ratio - field).max(axis=-1), (0, 0), FLAW_BLUR)
+    inside = _cells(departure, grid)[:, :, 0] < FLAW_TOLERANCE          # [rows, cols, n]
+    values = _cells(ratio, grid)                                        # [rows, cols, 3, n]
+    cells = np.where((inside.sum(axis=-1) >= 8)[..., None], _masked_median(values, inside), coarse)
+    trusted = inside.mean(axis=-1) >= MIN_TRUSTED
+    return np.clip(_fill_from_neighbours(cells.astype(np.float32), trusted), -LIMIT, LIMIT)
 
 
 def window_offset(previous: np.ndarray, current: np.ndarray, grid: Tuple[int, int]) -> np.ndarray:
@@ -96,10 +145,11 @@ class AdaptiveConfig:
     """The data-driven smoother (frames). Flicker that holds for W frames is averaged over `windows` of
     them; the scene's own changes are followed at `floor` frames at the fastest."""
 
-    windows: float = 2.5        # smoothing scale in units of the measured flicker hold time W
+    windows: float = 5.0        # smoothing scale in units of the measured flicker hold time W
     floor: float = 12.0         # never follow changes faster than this (0.5 s at 24 fps)
     local_floor: float = 24.0   # cell-by-cell changes (rarer in real scenes than frame-wide ones) at least this
     lag: int = 32               # the longest lag the hold time is measured over
+    significance: float = 2.0   # a trend within this many of its noise spreads of the shot's level is flicker
 
 
 def hold_time(series: np.ndarray, lag: int = 32) -> float:
@@ -136,13 +186,42 @@ def local_linear(values: np.ndarray, sigma: float) -> np.ndarray:
     return out.reshape(values.shape).astype(np.float32)
 
 
+TREND_NOISE = 1.5   # a local linear trend's noise against a local mean's (its wider equivalent kernel)
+ENERGY_SPAN = 2.0   # sigmas around a frame over which a trend's departure from the level is weighed
+
+
+def significant(values: np.ndarray, trend: np.ndarray, hold_frames: float, sigma: float,
+                significance: float) -> np.ndarray:
+    """The trend where it departs from the shot's level by more than stationary flicker would make it
+    wander, the level elsewhere.
+
+    Flicker of spread s holding W frames, averaged with a Gaussian of sigma frames, still wanders by about
+    s * sqrt(W / (2 sqrt(pi) sigma)): a trend that small is the flicker's own, and keeping it would leave the
+    look drifting over the shot (which a locked-off camera shows plainly). The test is on the departure's
+    energy around each frame (RMS over a Gaussian of ENERGY_SPAN sigmas), not frame by frame, so a genuine
+    ramp is kept whole, also where it crosses the level; the shrinkage is a non-negative garrote (what
+    clearly departs passes unbent)."""
+    level = np.median(values, axis=0, keepdims=True)
+    left = values - trend
+    spread = 1.4826 * np.median(np.abs(left - np.median(left, axis=0, keepdims=True)), axis=0, keepdims=True)
+    wander = TREND_NOISE * spread * np.sqrt(max(hold_frames, 1.0) / (2.0 * np.sqrt(np.pi) * sigma))
+    departure = trend - level
+    energy = np.sqrt(temporal_gaussian(departure ** 2, ENERGY_SPAN * sigma))
+    keep = np.maximum(0.0, 1.0 - (significance * wander / np.maximum(energy, 1e-9)) ** 2)
+    return (level + departure * keep).astype(np.float32)
+
+
 def adaptive_trend(series: np.ndarray, config: AdaptiveConfig = AdaptiveConfig()) -> Tuple[np.ndarray, dict]:
     """The genuine part of [T, rows, cols, 3] log gains: the frame-wide part follows at a scale set by the
-    flicker's measured hold time, the cell-by-cell remainder at no faster than `local_floor`."""
+    flicker's measured hold time, the cell-by-cell remainder at no faster than `local_floor`; of each, only
+    what departs significantly from the shot's level is kept (`significant`)."""
     w = hold_time(series, config.lag)
     sigma = max(config.floor, config.windows * w)
+    local_sigma = max(sigma, config.local_floor)
     frame_wide = series.mean(axis=(1, 2), keepdims=True)
-    trend = local_linear(frame_wide, sigma) + local_linear(series - frame_wide, max(sigma, config.local_floor))
+    rest = series - frame_wide
+    trend = significant(frame_wide, local_linear(frame_wide, sigma), w, sigma, config.significance) + \
+        significant(rest, local_linear(rest, local_sigma), w, local_sigma, config.significance)
     return trend.astype(np.float32), {"hold_time": round(w, 2), "frames": round(sigma, 1)}
 
 

@@ -31,6 +31,18 @@ def test_a_frame_against_its_atlas_measures_the_gain_field_and_ignores_a_small_m
     assert np.abs(measured - ap.cell_medians(log_field, grid)).max() < 0.02
 
 
+def test_a_cell_an_atlas_flaw_covers_takes_its_neighbours_gain_not_the_flaw():
+    atlas = textured_scene(1, 96, 128, seed=4)[0]
+    grid = ap.grid_shape(96, 128)
+    frame = atlas * np.float32(1.25)                   # the frame is the atlas, 25 % brighter
+    frame[24:72, 32:80] = [0.9, 0.1, 0.1]              # an object the atlas lost, over several whole cells
+    measured = ap.measure(frame, atlas, grid)
+    assert measured.shape == (*grid, 3)
+    assert np.abs(measured - np.log(1.25)).max() < 0.05   # everywhere, under the object too
+    plain = ap.cell_medians(ap.log_ratio(frame, atlas), grid)
+    assert np.abs(plain - np.log(1.25)).max() > 0.5       # what the cells' plain medians would have said
+
+
 def test_hold_keeps_one_level_and_follow_is_a_fixed_scale():
     series = _window_flicker(60, 3, (2, 3), 0.2) + 0.1
     held, chosen = ap.genuine_change(series, "hold", 12.0)
@@ -45,6 +57,16 @@ def test_adaptive_removes_stationary_flicker_at_any_window(window):
     kept, chosen = ap.genuine_change(flicker, "adaptive", 12.0)
     residual = kept - flicker.mean(axis=0, keepdims=True)
     assert np.sqrt(np.mean(residual ** 2)) < 0.35 * np.sqrt(np.mean((flicker - flicker.mean(0)) ** 2)), chosen
+
+
+def test_what_stationary_flicker_makes_of_the_trend_is_not_kept():
+    flicker = _window_flicker(150, 3, (3, 4), 0.1, seed=1)   # a locked-off shot whose look never changes
+
+    def wander(significance):
+        kept, _ = ap.adaptive_trend(flicker, ap.AdaptiveConfig(significance=significance))
+        return np.abs(kept - np.median(kept, axis=0)).max()
+
+    assert wander(2.0) < 0.5 * wander(0.0)
 
 
 def test_adaptive_keeps_a_genuine_step_and_a_ramp():
