@@ -7,6 +7,10 @@ We estimate that ratio robustly (pixels where the two disagree a lot are the atl
 moving object it averaged away, and get no say) and smoothly (a normalised Gaussian of `sigma` times the
 short side), then apply it. Where the atlas is unreliable almost everywhere nearby, the confidence term
 shrinks the correction to nothing, so the filter's own answer stands.
+
+The same estimate builds the look the filter is given (`look_where_atlas_holds`): where the atlas frame has
+lost the picture altogether (a large object crossing that no single canvas can hold), its appearance there is
+no guide at all, and the frame itself, brought to the atlas's look by that smooth gain, is the better one.
 """
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ TOLERANCE = 0.25     # log-ratio beyond which a pixel is the atlas's structural 
 ITERATIONS = 2       # reweighting passes around the current estimate
 CONFIDENCE = 0.05    # weight mass below which the correction fades to zero
 EPS = 0.02           # keeps log ratios of near-black pixels tame
+FLAW_TOLERANCE = 0.4   # blurred log-ratio beyond which the atlas frame has lost the picture (for the look)
+FLAW_BLUR = 4.0        # pixels: what counts is a region of disagreement, not a misaligned edge
 
 
 def anchor_to_atlas(filtered: Array, atlas: Array, sigma: float = SIGMA, tolerance: float = TOLERANCE) -> Array:
@@ -35,3 +41,14 @@ def anchor_to_atlas(filtered: Array, atlas: Array, sigma: float = SIGMA, toleran
         den = ops.gaussian_blur(weight, blur)
         field = num / (den + CONFIDENCE)
     return filtered * ops.exp(field)
+
+
+def look_where_atlas_holds(frame: Array, look: Array) -> Array:
+    """The look to give the filter: the atlas frame's `look` where it agrees with the frame's structure, the
+    frame brought to that look by a smooth robust gain (anchor_to_atlas) where the atlas has lost the picture."""
+    frame = ops.clip(frame, 0, 1)
+    anchored = anchor_to_atlas(frame, look)
+    ratio = ops.log(ops.clip(look, 0, None) + EPS) - ops.log(ops.clip(anchored, 0, None) + EPS)
+    disagreement = ops.gaussian_blur(ops.channel_max(abs(ratio)), FLAW_BLUR)
+    trust = ops.exp(-(disagreement / FLAW_TOLERANCE) ** 2)
+    return anchored + trust * (look - anchored)

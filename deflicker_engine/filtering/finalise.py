@@ -19,7 +19,7 @@ import torch
 from .. import ops
 from ..analysis.flow import make_flow_engine, normalised_gray, pair_flows
 from ..ops import Array
-from .anchor import anchor_to_atlas
+from .anchor import anchor_to_atlas, look_where_atlas_holds
 from .consolidate import TOLERANCE, blend_weight
 
 TAIL = 24            # frames ahead that the backward consolidation starts from (0.8^24: half a percent)
@@ -96,7 +96,8 @@ class ShotFinaliser:
                 frame.to_previous = (bwd, mb)
                 last.gray = None
             look = self.look(count)
-            frame.atlas = None if look is None else ops.as_device(look, device, self.tensors)
+            frame.atlas = None if look is None else look_where_atlas_holds(
+                frame.image, ops.as_device(look, device, self.tensors))
             batch.append(frame)
             count += 1
             if len(batch) == NETWORK_BATCH:
