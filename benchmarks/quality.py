@@ -443,8 +443,9 @@ def report(run: Dict, written: List[str], before: Optional[Dict] = None) -> str:
     results, summary, methods, timings = run["results"], run["summary"], run["methods"], run["timings"]
     ok = [r for r in results if "error" not in r]
     splits = list(dict.fromkeys(r["split"] for r in ok))
+    commands = " and ".join(f"`python benchmarks/quality.py {' '.join(argv)}`" for argv in run.get("commands", [run["argv"]]))
     parts = [f"## Quality{' (quick run: short cases only)' if run.get('quick') else ''}", "",
-             f"`python benchmarks/quality.py {' '.join(run['argv'])}` on {run['machine']}, {run['date']}: "
+             f"{commands} on {run['machine']}, {run['date']}: "
              f"{run['elapsed_s']:.0f}s "
              f"(making cases {timings['generation_s']:.0f}s, reference flows {timings['flows_s']:.0f}s, "
              + ", ".join(f"{m} {s:.0f}s" for m, s in timings["methods_s"].items())
@@ -511,8 +512,9 @@ def main(argv=None) -> int:
     parser.add_argument("--no-docs", action="store_true", help="do not touch docs/benchmarks.md or docs/figures")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("A.json", "B.json"),
                         help="print per-case deltas between two runs and exit")
-    parser.add_argument("--report-from", type=Path, metavar="RUN.json",
-                        help="write the docs section and figures from a saved run, without running anything")
+    parser.add_argument("--report-from", type=Path, nargs="+", metavar="RUN.json",
+                        help="write the docs section and figures from saved runs of one engine (several: "
+                        "merged, e.g. one per split), without running anything")
     parser.add_argument("--before", type=Path, metavar="RUN.json",
                         help="an earlier run of our engine on the same cases, shown beside this one in the docs")
     args = parser.parse_args(argv)
@@ -520,7 +522,7 @@ def main(argv=None) -> int:
         return compare(*args.compare)
     before = json.loads(args.before.read_text()) if args.before else None
     if args.report_from:
-        return write_docs(json.loads(args.report_from.read_text()), before)
+        return write_docs(merge_runs([json.loads(path.read_text()) for path in args.report_from]), before)
     split = args.split or ("all" if args.quick else "dev")
     tag = args.tag or f"{split}{'-quick' if args.quick else ''}"
     names = [m for m in args.methods.split(",") if m]
@@ -573,6 +575,20 @@ def main(argv=None) -> int:
     if not args.no_docs:
         write_docs(json.loads(json.dumps(run, default=float)), before)
     return 0
+
+
+def merge_runs(runs: List[Dict]) -> Dict:
+    """Saved runs of one engine (say the two splits, run side by side) as one run, for one docs section."""
+    if len(runs) == 1:
+        return runs[0]
+    methods = list(dict.fromkeys(m for run in runs for m in run["methods"]))
+    results = [r for run in runs for r in run["results"]]
+    timings = {key: sum(run["timings"][key] for run in runs) for key in ("generation_s", "flows_s", "evaluation_s")}
+    timings["methods_s"] = {m: sum(run["timings"]["methods_s"].get(m, 0.0) for run in runs) for m in methods}
+    return dict(runs[0], tag="+".join(run["tag"] for run in runs), commands=[run["argv"] for run in runs],
+                date=max(run["date"] for run in runs), elapsed_s=sum(run["elapsed_s"] for run in runs),
+                methods=methods, results=results, timings=timings, summary=summarise(results, methods),
+                cases=[c for run in runs for c in run["cases"]])
 
 
 def write_docs(run: Dict, before: Optional[Dict] = None) -> int:
