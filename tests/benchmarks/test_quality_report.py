@@ -1,0 +1,41 @@
+"""quality.py's report from saved runs: runs of one engine made side by side (one per split) merge into one."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+
+def _result(case, split, method, ratio, psnr):
+    return {"case": case, "split": split, "kind": "synthetic", "setting": case.split("/")[1], "method": method,
+            "frames": 30, "width": 64, "height": 48, "ratio": ratio, "psnr": psnr, "e_warp": ratio * 0.05, "floor": 0.05,
+            "target_met": ratio <= 1.15 and psnr >= 27}
+
+
+def _run(tag, split, methods, results, seconds):
+    return {"tag": tag, "argv": ["--split", split, "--tag", tag], "machine": "test machine", "date": f"2026-11-29 0{seconds}:00",
+            "split": split, "quick": False, "methods": methods, "engine_params": {}, "elapsed_s": float(seconds),
+            "timings": {"generation_s": 1.0, "flows_s": 2.0, "evaluation_s": 3.0,
+                        "methods_s": {m: float(seconds) for m in methods}},
+            "cases": [{"name": r["case"]} for r in results if r["method"] == methods[0]], "results": results,
+            "summary": []}
+
+
+def test_runs_of_each_split_merge_into_one_report_with_both_commands():
+    import quality
+
+    dev = _run("dev", "dev", ["raw", "ours"], [_result("d01/w1-local", "dev", "raw", 3.0, 21.0),
+                                               _result("d01/w1-local", "dev", "ours", 1.1, 29.0)], 4)
+    held = _run("heldout", "heldout", ["ours"], [_result("h01/w3-local", "heldout", "ours", 1.3, 26.0)], 5)
+    merged = quality.merge_runs([dev, held])
+    assert [r["case"] for r in merged["results"]] == ["d01/w1-local", "d01/w1-local", "h01/w3-local"]
+    assert merged["methods"] == ["raw", "ours"] and merged["tag"] == "dev+heldout"
+    assert merged["timings"]["methods_s"] == {"raw": 4.0, "ours": 9.0} and merged["timings"]["flows_s"] == 4.0
+    ours = {(s["split"], s["method"]): s["all_met"] for s in merged["summary"]}
+    assert ours == {("dev", "raw"): 0, ("dev", "ours"): 1, ("heldout", "ours"): 0}
+    text = quality.report(merged, [])
+    assert "--split dev --tag dev" in text and "--split heldout --tag heldout" in text
+    assert "### Dev split" in text and "### Held-out split" in text
+    assert quality.merge_runs([dev]) is dev
