@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from deflicker_engine import ops
-from deflicker_engine.filtering.anchor import anchor_to_atlas
+from deflicker_engine.filtering.anchor import anchor_to_atlas, look_where_atlas_holds
 from deflicker_engine.filtering.consolidate import blend_weight
 from deflicker_engine.transfer import apply_correction, downscale, fit_correction
 from tests.conftest import textured_scene
@@ -50,6 +50,9 @@ def test_stages_give_the_same_result_on_tensors(frame):
     atlas = np.clip(frame * 1.1 + 0.02, 0, 1).astype(np.float32)
     a, b = _both(frame)
     _close(anchor_to_atlas(a, atlas), anchor_to_atlas(b, torch.from_numpy(atlas)), 1e-4)
+    lost = atlas.copy()
+    lost[10:30, 15:40] = 0.5                           # a region where the atlas lost the picture
+    _close(look_where_atlas_holds(a, lost), look_where_atlas_holds(b, torch.from_numpy(lost)), 1e-4)
     mask = np.ones((40, 56), np.float32)
     _close(blend_weight(a, atlas, mask, 0.8, 0.08), blend_weight(b, torch.from_numpy(atlas), torch.from_numpy(mask),
                                                                   0.8, 0.08), 1e-5)
