@@ -446,7 +446,7 @@ def report(run: Dict, written: List[str], before: Optional[Dict] = None) -> str:
     commands = " and ".join(f"`python benchmarks/quality.py {' '.join(argv)}`" for argv in run.get("commands", [run["argv"]]))
     parts = [f"## Quality{' (quick run: short cases only)' if run.get('quick') else ''}", "",
              f"{commands} on {run['machine']}, {run['date']}: "
-             f"{run['elapsed_s']:.0f}s "
+             f"{run['elapsed_s']:.0f}s{' (the runs together, made side by side)' if 'commands' in run else ''} "
              f"(making cases {timings['generation_s']:.0f}s, reference flows {timings['flows_s']:.0f}s, "
              + ", ".join(f"{m} {s:.0f}s" for m, s in timings["methods_s"].items())
              + f", evaluation {timings['evaluation_s']:.0f}s).",
