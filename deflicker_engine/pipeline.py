@@ -183,6 +183,7 @@ def _working_frames(source: FrameSource, info: ClipInfo, shape: Tuple[int, int],
 PRECISE_TRANSFER = (2, 1e-3)
 GRAIN_TRANSFER = (4, 2e-2)
 NEUTRAL_CONSOLIDATION = 0.6   # black-and-white (archival film): keep more of the grain's own life
+GATE_TREND = appearance.AdaptiveConfig(windows=2.5, significance=0.0)   # what the harm floors were set against
 
 
 def decide_look(shot: ShotSurvey, params: AnalysisParams, fps: float) -> Tuple[np.ndarray, Optional[np.ndarray], Dict]:
@@ -195,7 +196,11 @@ def decide_look(shot: ShotSurvey, params: AnalysisParams, fps: float) -> Tuple[n
     decided = dict(decided, consolidation=consolidation, transfer=list(transfer), neutral=shot.neutral)
     if not params.use_atlas or shot.count < 2 or hold:
         return kept, None, decided   # hold: the user says the look changes are artefacts, all of them go
-    level = appearance.flicker_level(shot.series, kept)
+    # the gate weighs the flicker against the trend it was calibrated on (2.5 hold times, no significance
+    # test): a flatter kept look must not make a clean clip's own atlas error look like flicker (bmx clean)
+    fast = kept if params.appearance != "adaptive" else appearance.genuine_change(
+        shot.series, params.appearance, params.slow_changes * fps, GATE_TREND)[0]
+    level = appearance.flicker_level(shot.series, fast)
     gate = appearance.harm_gate(level, HARM_FLOOR, shot.shape, HARM_CLIP_FLOOR)
     decided = dict(decided, flicker=float(np.median(level)), untouched=float(0.0 if gate is None else
                                                                                   np.mean(gate <= 0.0)))
