@@ -198,8 +198,7 @@ def decide_look(shot: ShotSurvey, params: AnalysisParams, fps: float) -> Tuple[n
         return kept, None, decided   # hold: the user says the look changes are artefacts, all of them go
     # the gate weighs the flicker against the trend it was calibrated on (2.5 hold times, no significance
     # test): a flatter kept look must not make a clean clip's own atlas error look like flicker (bmx clean)
-    fast = kept if params.appearance != "adaptive" else appearance.genuine_change(
-        shot.series, params.appearance, params.slow_changes * fps, GATE_TREND)[0]
+    fast = appearance.adaptive_trend(shot.series, GATE_TREND)[0] if params.appearance == "adaptive" else kept
     level = appearance.flicker_level(shot.series, fast)
     gate = appearance.harm_gate(level, HARM_FLOOR, shot.shape, HARM_CLIP_FLOOR)
     decided = dict(decided, flicker=float(np.median(level)), untouched=float(0.0 if gate is None else

@@ -91,12 +91,12 @@ def measure(frame: np.ndarray, atlas_frame: np.ndarray, grid: Tuple[int, int]) -
     flaws and are left out of the cells' medians; a cell with under MIN_TRUSTED of its pixels left takes its
     neighbours' gain instead of the flaw's."""
     ratio = log_ratio(frame, atlas_frame)
-    coarse = np.clip(cell_medians(ratio, grid), -LIMIT, LIMIT)
+    values = _cells(ratio, grid)                                        # [rows, cols, 3, n]
+    coarse = np.clip(np.median(values, axis=-1), -LIMIT, LIMIT).astype(np.float32)
     h, w = ratio.shape[:2]
     field = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR)
     departure = cv2.GaussianBlur(np.abs(ratio - field).max(axis=-1), (0, 0), FLAW_BLUR)
     inside = _cells(departure, grid)[:, :, 0] < FLAW_TOLERANCE          # [rows, cols, n]
-    values = _cells(ratio, grid)                                        # [rows, cols, 3, n]
     cells = np.where((inside.sum(axis=-1) >= 8)[..., None], _masked_median(values, inside), coarse)
     trusted = inside.mean(axis=-1) >= MIN_TRUSTED
     return np.clip(_fill_from_neighbours(cells.astype(np.float32), trusted), -LIMIT, LIMIT)
