@@ -658,6 +658,17 @@ def local_flicker(case: Case, frames: Sequence[np.ndarray], grid: int = 8) -> fl
     return float(np.mean(values)) if values else 0.0
 
 
+def contrast_scale(frames: Sequence[np.ndarray], reference: Sequence[np.ndarray]) -> float:
+    """Mean luma gradient of `frames` over the reference's: how much a processing steepened the picture. E_warp
+    is an absolute error, so even a perfectly steady clip with the processing's contrast scores about
+    floor x this: the part of a processed pair's gap that no deflicker can close without undoing the
+    processing itself."""
+    def gradient(f: np.ndarray) -> float:
+        y = luma(f)
+        return float(np.abs(np.diff(y, axis=0)).mean() + np.abs(np.diff(y, axis=1)).mean())
+    return float(np.mean([gradient(f) / max(gradient(r), 1e-9) for f, r in zip(frames, reference)]))
+
+
 def appearance_bias(outputs: Sequence[np.ndarray], target: Sequence[np.ndarray]) -> Dict[str, List]:
     """Per frame: mean of output - target per channel, and mean |low-pass(output - target)| (Gaussian sigma =
     1/16 of the short side, computed at a quarter of the size)."""
@@ -681,6 +692,8 @@ def _case_stats(case: Case, flows: ReferenceFlows) -> Dict:
         if flows is not None:
             stats["floor"] = flows.warp_error(case.reference())["e_warp"]
             stats["e_input"] = flows.warp_error(case.inputs())["e_warp"]
+        if case.kind == "processed":
+            stats["contrast"] = contrast_scale(case.inputs(), case.reference())
         if case.bw:
             inputs = case.inputs()
             stats["local_flicker_in"] = local_flicker(case, inputs)

@@ -114,3 +114,11 @@ def test_splits_share_no_photograph_and_cover_every_setting(devset):
     quick = devset.cases("all", quick=True)
     assert 8 <= len(quick) <= 14
     assert all(c.clip.name != "dlong" for c in quick)
+
+
+def test_contrast_scale_is_the_gradient_gain_of_a_processing(devset):
+    frames = [np.random.default_rng(s).uniform(0.2, 0.6, (32, 48, 3)).astype(np.float32) for s in range(3)]
+    assert devset.contrast_scale(frames, frames) == pytest.approx(1.0)
+    steeper = [0.5 + 1.5 * (f - 0.5) for f in frames]      # stays inside [0, 1]: no clipping
+    assert devset.contrast_scale(steeper, frames) == pytest.approx(1.5, rel=1e-3)
+    assert devset.contrast_scale([f * 0.8 + 0.1 for f in frames], frames) == pytest.approx(0.8, rel=1e-3)
