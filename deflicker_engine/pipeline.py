@@ -30,6 +30,7 @@ from .analysis.survey import ShotSurvey, SurveyCheckpoint, load_surveys, save_su
 from .config import AnalysisParams, RenderParams, as_dict, resolve, validate
 from .device import out_of_memory_as_error, resolve_device
 from .errors import InputError
+from .filtering.consolidate import COLOUR_TOLERANCE, TOLERANCE
 from .filtering.finalise import ShotFinaliser
 from .ops import Array
 from .io import (DEFAULT_RATE, ClipInfo, FrameSource, atomic_file, check_output_path, from_working, open_sink,
@@ -192,8 +193,10 @@ def decide_look(shot: ShotSurvey, params: AnalysisParams, fps: float) -> Tuple[n
     kept, decided = appearance.genuine_change(shot.series, params.appearance, params.slow_changes * fps)
     hold = params.appearance == "hold"
     consolidation = min(params.consolidation, NEUTRAL_CONSOLIDATION) if shot.neutral else params.consolidation
+    tolerance = TOLERANCE if shot.neutral else COLOUR_TOLERANCE
     transfer = GRAIN_TRANSFER if shot.neutral and not hold else PRECISE_TRANSFER
-    decided = dict(decided, consolidation=consolidation, transfer=list(transfer), neutral=shot.neutral)
+    decided = dict(decided, consolidation=consolidation, tolerance=tolerance, transfer=list(transfer),
+                   neutral=shot.neutral)
     if not params.use_atlas or shot.count < 2 or hold:
         return kept, None, decided   # hold: the user says the look changes are artefacts, all of them go
     # the gate weighs the flicker against the trend it was calibrated on (2.5 hold times, no significance
@@ -288,7 +291,8 @@ class Deflicker:
             offset = first - shot.start
             finaliser = ShotFinaliser(lambda t, offset=offset, look=look: look(t + offset), gate,
                                       shot.neutral, self.filter, self.refiner if params.refine else None,
-                                      decided["consolidation"], self.device, on_frame, **extra)
+                                      decided["consolidation"], self.device, on_frame,
+                                      tolerance=decided["tolerance"], **extra)
             for t, target in finaliser.run(_working_frames(source, info, shape, first, shot.stop)):
                 index = first + t
                 if index < start:

@@ -60,15 +60,18 @@ class ShotFinaliser:
     """Targets of one shot from its frames (working size, in order) and what pass one decided.
 
     `look(t)` gives the atlas frame to reach for shot frame t (None: no atlas, the frame is its own look);
-    `gate` (H x W x 1 or None) the share of the correction to keep per pixel; `neutral` keeps R = G = B.
+    `gate` (H x W x 1 or None) the share of the correction to keep per pixel; `neutral` keeps R = G = B;
+    `consolidation` and `tolerance` are the temporal blend's strength and its real-change threshold.
     """
 
     def __init__(self, look: Callable[[int], Optional[np.ndarray]], gate: Optional[np.ndarray], neutral: bool,
                  filter_net: torch.nn.Module, refiner: Optional[torch.nn.Module], consolidation: float,
                  device: torch.device, on_frame: Callable[[int], None] = lambda t: None,
-                 chunk: int = CHUNK, tail: int = TAIL, tensors: Optional[bool] = None) -> None:
+                 chunk: int = CHUNK, tail: int = TAIL, tensors: Optional[bool] = None,
+                 tolerance: float = TOLERANCE) -> None:
         self.look, self.gate, self.neutral = look, gate, neutral
         self.filter_net, self.refiner, self.consolidation = filter_net, refiner, consolidation
+        self.tolerance = tolerance
         self.device = device
         self.on_frame = on_frame              # called before each frame's work: cancellation, progress
         self.chunk, self.tail = chunk, tail   # a chunk past the end of the shot: the whole shot at once
@@ -154,7 +157,7 @@ class ShotFinaliser:
             return current
         # bicubic: a recursion re-warps its own output, and bilinear blur would pile up frame after frame
         warped = ops.warp(previous, flow[0], cubic=True)
-        weight = blend_weight(current, warped, flow[1], self.consolidation, TOLERANCE)
+        weight = blend_weight(current, warped, flow[1], self.consolidation, self.tolerance)
         return current + weight * (warped - current)
 
     def _finalise(self, held: List[_Frame], first: int, count: int) -> Iterator[Tuple[int, Array]]:
