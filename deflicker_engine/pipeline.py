@@ -18,7 +18,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -134,9 +134,10 @@ class _Checkpoints:
         self.path, self.identity, self.every = path, identity, every
         self.last = time.perf_counter()
 
-    def __call__(self, state: SurveyCheckpoint) -> None:
+    def __call__(self, build: Callable[[], SurveyCheckpoint]) -> None:
         now = time.perf_counter()
         if now - self.last >= self.every:
+            state = build()
             state.identity = self.identity
             state.save(self.path)
             self.last = time.perf_counter()
@@ -240,7 +241,8 @@ class Deflicker:
                progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None,
                resume: Optional[SurveyCheckpoint] = None, checkpoint=None) -> List[ShotSurvey]:
         """Pass one: the clip's shots, each with its atlases and appearance series (compact). `checkpoint`
-        receives its state after each window; `resume` carries on from one without fitting anything again."""
+        receives a builder of its state after each window; `resume` carries on from one without fitting
+        anything again."""
         params = resolve(validate(params))
         info = with_colorspace(source.info, params.colorspace)
         shape = working_shape(info.height, info.width, params.working_size)

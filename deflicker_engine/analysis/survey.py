@@ -302,11 +302,12 @@ def survey(frames: Iterable[np.ndarray], shape: Tuple[int, int], window: int, ov
            config: AtlasConfig, seed: int, cut_sensitivity: float, device: torch.device,
            progress: Callable[[float], None], cancel: Optional[CancelToken],
            fit: bool = True, resume: Optional[SurveyCheckpoint] = None,
-           checkpoint: Optional[Callable[[SurveyCheckpoint], None]] = None) -> Iterator[ShotSurvey]:
+           checkpoint: Optional[Callable[[Callable[[], SurveyCheckpoint]], None]] = None) -> Iterator[ShotSurvey]:
     """Working-size frames in clip order -> one ShotSurvey per shot, each as soon as its shot has ended.
 
     `progress(frames_done)` counts frames whose atlas is fitted, with fractions while a window fits.
-    `checkpoint(state)` is called after every window fitted; `resume` carries on from such a state, and then
+    `checkpoint(build)` is called after every window fitted, `build()` making the state then (only a save
+    that is due pays for stacking the shot's series); `resume` carries on from such a state, and then
     `frames` must start at its `replay_from` frame.
     """
     detector = CutDetector(cut_sensitivity)
@@ -318,7 +319,7 @@ def survey(frames: Iterable[np.ndarray], shape: Tuple[int, int], window: int, ov
         shot = ShotSurveyor(t, shape, window, overlap, config, seed, device,
                             lambda done, start=t: progress(start + done), cancel, fit)
         if checkpoint is not None:
-            shot.on_window = lambda: checkpoint(SurveyCheckpoint(
+            shot.on_window = lambda: checkpoint(lambda: SurveyCheckpoint(
                 list(finished), shot.snapshot(), shot.count, detector.scores_until(shot.start + shot.count),
                 detector.last_cut))
         return shot

@@ -251,3 +251,12 @@ def test_only_black_and_white_film_gets_the_grain_keeping_transfer(neutral, appe
     assert tuple(decided["transfer"]) == {"precise": PRECISE_TRANSFER, "grain": GRAIN_TRANSFER}[expected]
     # film grain is a real per-frame change for the consolidation; a colour shot's leftover flicker is not
     assert decided["tolerance"] == (TOLERANCE if neutral else COLOUR_TOLERANCE) and TOLERANCE < COLOUR_TOLERANCE
+
+
+def test_a_checkpoint_that_is_not_due_never_builds_the_state(tmp_path):
+    from deflicker_engine.pipeline import _Checkpoints
+
+    built = []
+    checkpoints = _Checkpoints(tmp_path / "partial.npz", "clip", every=3600.0)
+    checkpoints(lambda: built.append(1))          # 30 s throttle in the engine: the state is not even made
+    assert built == [] and not (tmp_path / "partial.npz").exists()

@@ -85,8 +85,8 @@ def test_pass_one_stopped_inside_a_shot_resumes_from_its_checkpoint_without_fitt
         def __init__(self, n):
             self.n, self.saved = n, 0
 
-        def __call__(self, state):
-            state.save(tmp_path / "partial.npz")
+        def __call__(self, build):
+            build().save(tmp_path / "partial.npz")
             self.saved += 1
 
         def is_set(self):
