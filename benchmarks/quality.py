@@ -470,7 +470,8 @@ def report(run: Dict, written: List[str], before: Optional[Dict] = None) -> str:
             h, t = before_after_table(before, results, split)
             if t:
                 parts += ["", f"Our engine before and after, on the cases both runs have: before = `{before.get('tag')}` "
-                          f"({before.get('note') or ' '.join(before.get('argv', []))}, {before.get('date')}).", "",
+                          f"({before.get('note') or ' and '.join(' '.join(a) for a in before.get('commands', [before.get('argv', [])]))}, "
+                          f"{before.get('date')}).", "",
                           markdown_table(h, t)]
         if f"quality_summary_{split}.png" in written:
             parts += ["", f"![summary {split}](figures/quality_summary_{split}.png)"]
@@ -518,12 +519,13 @@ def main(argv=None) -> int:
     parser.add_argument("--report-from", type=Path, nargs="+", metavar="RUN.json",
                         help="write the docs section and figures from saved runs of one engine (several: "
                         "merged, e.g. one per split), without running anything")
-    parser.add_argument("--before", type=Path, metavar="RUN.json",
-                        help="an earlier run of our engine on the same cases, shown beside this one in the docs")
+    parser.add_argument("--before", type=Path, nargs="+", metavar="RUN.json",
+                        help="earlier runs of our engine on the same cases (several: merged, e.g. one per split), "
+                        "shown beside this one in the docs")
     args = parser.parse_args(argv)
     if args.compare:
         return compare(*args.compare)
-    before = json.loads(args.before.read_text()) if args.before else None
+    before = merge_runs([json.loads(path.read_text()) for path in args.before]) if args.before else None
     if args.report_from:
         return write_docs(merge_runs([json.loads(path.read_text()) for path in args.report_from]), before)
     split = args.split or ("all" if args.quick else "dev")
