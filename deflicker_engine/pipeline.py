@@ -200,9 +200,13 @@ def decide_look(shot: ShotSurvey, params: AnalysisParams, fps: float) -> Tuple[n
                    neutral=shot.neutral)
     if not params.use_atlas or shot.count < 2 or hold:
         return kept, None, decided   # hold: the user says the look changes are artefacts, all of them go
-    # the gate weighs the flicker against the trend it was calibrated on (2.5 hold times, no significance
-    # test): a flatter kept look must not make a clean clip's own atlas error look like flicker (bmx clean)
-    fast = appearance.adaptive_trend(shot.series, GATE_TREND)[0] if params.appearance == "adaptive" else kept
+    # a colour shot's gate weighs the flicker against the trend it was calibrated on (2.5 hold times, no
+    # significance test): a flatter kept look must not make a clean clip's own atlas error look like flicker
+    # (bmx clean: 30 -> 42 dB). Black-and-white shots are archival film, whose flicker is the reason to run
+    # at all: measured that way its weaker regions were half left alone (dev film local flicker 0.13 -> 0.32),
+    # so they weigh it against the kept look; a clean black-and-white clip still measures far below the floors.
+    fast = appearance.adaptive_trend(shot.series, GATE_TREND)[0] \
+        if params.appearance == "adaptive" and not shot.neutral else kept
     level = appearance.flicker_level(shot.series, fast)
     gate = appearance.harm_gate(level, HARM_FLOOR, shot.shape, HARM_CLIP_FLOOR)
     decided = dict(decided, flicker=float(np.median(level)), untouched=float(0.0 if gate is None else
