@@ -583,11 +583,13 @@ def main(argv=None) -> int:
 
 
 def merge_runs(runs: List[Dict]) -> Dict:
-    """Saved runs of one engine (say the two splits, run side by side) as one run, for one docs section."""
+    """Saved runs of one engine (say the two splits, run side by side) as one run, for one docs section. A
+    later run's result for a case and method replaces an earlier one's (a re-run of some cases after a fix)."""
     if len(runs) == 1:
         return runs[0]
     methods = list(dict.fromkeys(m for run in runs for m in run["methods"]))
-    results = [r for run in runs for r in run["results"]]
+    latest = {(r["case"], r["method"]): r for run in runs for r in run["results"]}
+    results = list(latest.values())
     timings = {key: sum(run["timings"][key] for run in runs) for key in ("generation_s", "flows_s", "evaluation_s")}
     timings["methods_s"] = {m: sum(run["timings"]["methods_s"].get(m, 0.0) for run in runs) for m in methods}
     return dict(runs[0], tag="+".join(run["tag"] for run in runs), commands=[run["argv"] for run in runs],

@@ -39,3 +39,14 @@ def test_runs_of_each_split_merge_into_one_report_with_both_commands():
     assert "--split dev --tag dev" in text and "--split heldout --tag heldout" in text
     assert "### Dev split" in text and "### Held-out split" in text
     assert quality.merge_runs([dev]) is dev
+
+
+def test_a_later_run_replaces_the_results_it_has_again():
+    import quality
+
+    first = _run("dev", "dev", ["ours"], [_result("d01/w1-local", "dev", "ours", 1.3, 26.0),
+                                          _result("d02/clean-bw", "dev", "ours", 1.0, 30.0)], 4)
+    again = _run("dev", "bw", ["ours"], [_result("d02/clean-bw", "dev", "ours", 1.0, 60.0)], 2)
+    merged = quality.merge_runs([first, again])
+    assert sorted((r["case"], r["psnr"]) for r in merged["results"]) == [("d01/w1-local", 26.0),
+                                                                        ("d02/clean-bw", 60.0)]
