@@ -34,21 +34,6 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def deflicker_with_windows(engine, frames: Sequence[np.ndarray], params) -> Tuple[List[np.ndarray], List[Tuple[int, int]]]:
-    """The engine's output and the absolute [start, stop) of every atlas window of every shot, from one pass
-    one (the surveys that decide the windows are the ones pass two finalises)."""
-    from deflicker_engine.io import spool_frames, with_colorspace
-    from deflicker_engine.pipeline import correct_frame, transfer_of
-
-    with spool_frames(iter(frames)) as source:
-        shots = engine.survey(source, params)
-        info = with_colorspace(source.info, params.colorspace)
-        decisions: List[Dict] = []
-        outputs = [correct_frame(source.read(index), target, info, 1.0, transfer_of(decisions, index))
-                   for index, target in engine.finalise(source, params, shots, decisions=decisions)]
-    return outputs, [(s.start + w.start, s.start + w.stop) for s in shots for w in s.windows]
-
-
 def zones(spans: List[Tuple[int, int]], count: int, overlap: int) -> Tuple[np.ndarray, np.ndarray]:
     """Boolean masks over frames 1..count-1 (a pair ends at its frame): joins and window middles."""
     join = np.zeros(count, bool)
@@ -129,7 +114,9 @@ def main(argv=None) -> int:
         inputs, reference = case.inputs(), case.reference()
         params = AnalysisParams(preset=case.preset)
         t0 = time.perf_counter()
-        outputs, spans = deflicker_with_windows(engine, inputs, params)
+        decisions: List[Dict] = []
+        outputs = list(engine.deflicker_frames(iter(inputs), params, decisions=decisions))
+        spans = [(start, stop) for shot in decisions for start, stop in shot["windows"]]
         log(f"{case.name}: {len(inputs)} frames, {len(spans)} windows, engine {time.perf_counter() - t0:.0f}s")
         figures = pair_figures(outputs, reference, devset.reference_flows(case.clip, log))
         join, middle = zones(spans, len(inputs), params.overlap)

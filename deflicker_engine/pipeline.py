@@ -279,7 +279,8 @@ class Deflicker:
         for shot in surveys:
             kept, gate, decided = decide_look(shot, params, fps)
             if decisions is not None:   # every shot's, also those a resumed analysis has done already
-                decisions.append(dict(decided, start=shot.start, stop=shot.stop))
+                decisions.append(dict(decided, start=shot.start, stop=shot.stop,
+                                      windows=[[shot.start + w.start, shot.start + w.stop] for w in shot.windows]))
             if shot.stop <= start:
                 continue
 
@@ -437,12 +438,14 @@ class Deflicker:
 
     def deflicker_frames(self, frames: Iterable[np.ndarray], analysis_params: AnalysisParams = AnalysisParams(),
                          render_params: RenderParams = RenderParams(), progress: ProgressFn = no_progress,
-                         cancel: Optional[CancelToken] = None) -> Iterator[np.ndarray]:
-        """Iterator of arrays in, deflickered arrays out, in order; frames wait on disk, not in RAM."""
+                         cancel: Optional[CancelToken] = None, decisions: Optional[List[Dict]] = None,
+                         ) -> Iterator[np.ndarray]:
+        """Iterator of arrays in, deflickered arrays out, in order; frames wait on disk, not in RAM.
+        `decisions`, when given, receives each shot's (its span, atlas windows and what was chosen)."""
         validate(render_params)
+        decisions = [] if decisions is None else decisions
         with spool_frames(frames) as source:
             info = with_colorspace(source.info, analysis_params.colorspace)
-            decisions: List[Dict] = []
             for index, target in self.targets(source, analysis_params, progress, cancel, decisions=decisions):
                 yield correct_frame(source.read(index), target, info, render_params.strength,
                                     transfer_of(decisions, index))

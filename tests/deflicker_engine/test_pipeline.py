@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from deflicker_engine import AnalysisParams, Cancelled, ClipAnalysis, Deflicker, InputError, RenderParams
-from deflicker_engine.io import open_source, spool_frames
+from deflicker_engine.io import open_source
 from tests.conftest import flicker, temporal_error, textured_scene
 
 FAST = AnalysisParams(atlas_steps=30, working_size=128)
@@ -186,10 +186,10 @@ def test_a_shot_of_many_atlas_windows_has_no_seams_where_they_join(engine):
     clean = textured_scene(64, 40, 56, seed=11, pan=0.5)
     noisy = flicker(clean, amount=0.2)
     params = AnalysisParams(atlas_steps=30, working_size=128, window=16, overlap=4)
-    with spool_frames(iter(noisy)) as source:
-        windows = [(w.start, w.stop) for shot in engine.survey(source, params) for w in shot.windows]
-    assert len(windows) >= 4
-    out = np.stack(list(engine.deflicker_frames(iter(noisy), params)))
+    decisions = []
+    out = np.stack(list(engine.deflicker_frames(iter(noisy), params, decisions=decisions)))
+    windows = [(start, stop) for shot in decisions for start, stop in shot["windows"]]
+    assert len(windows) >= 4 and windows[0][0] == 0 and windows[-1][1] == len(clean)
 
     def steps(frames):      # mean brightness change per pair (t-1, t), beyond the clean clip's own
         return np.abs(np.diff(frames.mean(axis=(1, 2, 3))) - np.diff(clean.mean(axis=(1, 2, 3))))
