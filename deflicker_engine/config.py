@@ -56,7 +56,7 @@ class AnalysisParams:
     use_atlas: bool = _param(True, "Use atlas", "fit a temporally consistent atlas per shot and filter each "
                              "frame against it (off: local refinement only)")
     refine: bool = _param(True, "Local refinement", "remove remaining local flicker with the recurrent refiner")
-    consolidation: float = _param(0.8, "Temporal consolidation", "how strongly each frame is pulled towards "
+    consolidation: float = _param(0.9, "Temporal consolidation", "how strongly each frame is pulled towards "
                                   "its motion-compensated neighbours where they already agree, removing the last "
                                   "frame-to-frame flicker (0: off); real changes and occlusions are kept", 0.0, 0.95)
     window: int = _param(120, "Atlas window", "frames per atlas; longer shots are split into overlapping "

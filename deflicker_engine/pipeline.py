@@ -30,7 +30,7 @@ from .analysis.survey import ShotSurvey, SurveyCheckpoint, load_surveys, save_su
 from .config import AnalysisParams, RenderParams, as_dict, resolve, validate
 from .device import out_of_memory_as_error, resolve_device
 from .errors import InputError
-from .filtering.consolidate import COLOUR_TOLERANCE, TOLERANCE
+from .filtering.consolidate import COLOUR_TOLERANCE, TOLERANCE, reach
 from .filtering.finalise import ShotFinaliser
 from .ops import Array
 from .io import (DEFAULT_RATE, ClipInfo, FrameSource, atomic_file, check_output_path, from_working, open_sink,
@@ -43,7 +43,6 @@ from .transfer import apply_correction, downscale, fit_correction, working_shape
 # the atlas's own error makes of a clean clip: nothing to correct, so the target falls back to the frame.
 HARM_FLOOR = 0.02          # a region
 HARM_CLIP_FLOOR = 0.04     # the clip as a whole
-WARM_UP = 32               # frames run before a resumed start, so the recurrences reach their state (0.8^32)
 
 
 @dataclass
@@ -184,6 +183,7 @@ def _working_frames(source: FrameSource, info: ClipInfo, shape: Tuple[int, int],
 # local flicker through: E_warp 1.65x -> 1.48x the floor on a 640x360 W = 1 clip with the precise one).
 PRECISE_TRANSFER = (2, 1e-3)
 GRAIN_TRANSFER = (4, 2e-2)
+WARM_UP = 32                  # frames run before a resumed start at the least (the refiner's recurrence)
 NEUTRAL_CONSOLIDATION = 0.6   # black-and-white (archival film): keep more of the grain's own life
 GATE_TREND = appearance.AdaptiveConfig(windows=2.5, significance=0.0)   # what the harm floors were set against
 
@@ -268,8 +268,9 @@ class Deflicker:
                  ) -> Iterator[Tuple[int, Array]]:
         """Pass two: (frame index, working-size target) for frames [start, end), in order.
 
-        Starting inside a shot (a resumed analysis) runs the recurrences over up to WARM_UP frames before
-        `start` first, so the targets match an uninterrupted run to within a few thousandths.
+        Starting inside a shot (a resumed analysis) runs the recurrences over the frames before `start` that
+        still weigh in them (`consolidate.reach`, at least a chunk) first, so the targets match an
+        uninterrupted run to within a few thousandths.
         """
         params = resolve(validate(params))
         info = with_colorspace(source.info, params.colorspace)
@@ -289,7 +290,7 @@ class Deflicker:
                     return None
                 return shot.atlas_frame(t) * appearance.gain_field(kept[t], shape)
 
-            first = max(shot.start, start - WARM_UP)
+            first = max(shot.start, start - max(WARM_UP, reach(decided["consolidation"])))
 
             def on_frame(t: int) -> None:
                 check_cancel(cancel)

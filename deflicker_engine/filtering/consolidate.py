@@ -21,13 +21,22 @@ from .. import ops
 from ..analysis.flow import warp
 from ..ops import Array
 
-STRENGTH = 0.8      # share of the warped previous result in a fully agreeing, visible pixel
+STRENGTH = 0.9      # share of the warped previous result in a fully agreeing, visible pixel
+REACH_REST = 0.005  # a neighbour this many steps away weighs under half a percent: it stands in for the rest
 TOLERANCE = 0.08    # difference (max over channels, working encoding) above which a pixel is a real change
 # Colour shots after the filter and refiner: what is left of a strong local flicker is often larger than
 # TOLERANCE, and a tighter test keeps it as if it were a change (E_warp over the floor on dev W = 1 / 3 local
 # clips: 1.48 -> 1.29, 1.70 -> 1.51 at 0.95 strength); the flow's own reliability mask still keeps
 # occlusions and lost motion out. Black-and-white film keeps TOLERANCE: its grain is a real per-frame change.
 COLOUR_TOLERANCE = 0.3
+
+
+def reach(strength: float, rest: float = REACH_REST) -> int:
+    """How many frames a recursion of this strength carries: beyond them a frame's weight is below `rest`,
+    so a backward pass started that far ahead, or a forward one warmed up that long, matches the whole shot's."""
+    if strength <= 0:
+        return 0
+    return int(np.ceil(np.log(rest) / np.log(min(strength, 0.999))))
 
 
 def blend_weight(current: Array, previous: Array, mask: Array, strength: float, tolerance: float) -> Array:

@@ -3,8 +3,8 @@
 For each frame, the normalised atlas frame carrying the shot's genuine change is the look to reach; the
 neural filter moves the frame there (structure from the frame, appearance from the atlas) and is anchored
 to it; the refiner runs recurrently; consolidation runs forward with its state carried and backward over
-a short tail of frames ahead (its weights fall as 0.8^k, so TAIL frames ahead stand in for the rest of the
-shot); where the shot does not flicker the target falls back to the frame itself (`gate`); black-and-white
+a tail of frames ahead (its weights fall as strength^k, so `consolidate.reach(strength)` frames ahead stand
+in for the rest of the shot); where the shot does not flicker the target falls back to the frame itself (`gate`); black-and-white
 input stays exactly neutral. Only the chunk in hand and its tail are held, so memory does not grow with
 the shot.
 """
@@ -20,9 +20,8 @@ from .. import ops
 from ..analysis.flow import make_flow_engine, normalised_gray, pair_flows
 from ..ops import Array
 from .anchor import anchor_to_atlas, look_where_atlas_holds
-from .consolidate import TOLERANCE, blend_weight
+from .consolidate import TOLERANCE, blend_weight, reach
 
-TAIL = 24            # frames ahead that the backward consolidation starts from (0.8^24: half a percent)
 CHUNK = 32           # frames finalised at a time
 NETWORK_BATCH = 4
 
@@ -67,14 +66,15 @@ class ShotFinaliser:
     def __init__(self, look: Callable[[int], Optional[np.ndarray]], gate: Optional[np.ndarray], neutral: bool,
                  filter_net: torch.nn.Module, refiner: Optional[torch.nn.Module], consolidation: float,
                  device: torch.device, on_frame: Callable[[int], None] = lambda t: None,
-                 chunk: int = CHUNK, tail: int = TAIL, tensors: Optional[bool] = None,
+                 chunk: int = CHUNK, tail: Optional[int] = None, tensors: Optional[bool] = None,
                  tolerance: float = TOLERANCE) -> None:
         self.look, self.gate, self.neutral = look, gate, neutral
         self.filter_net, self.refiner, self.consolidation = filter_net, refiner, consolidation
         self.tolerance = tolerance
         self.device = device
         self.on_frame = on_frame              # called before each frame's work: cancellation, progress
-        self.chunk, self.tail = chunk, tail   # a chunk past the end of the shot: the whole shot at once
+        self.chunk = chunk                    # a chunk past the end of the shot: the whole shot at once
+        self.tail = reach(consolidation) if tail is None else tail   # frames ahead the backward pass starts from
         self.tensors = ops.holds_tensors(device) if tensors is None else tensors   # True: the GPU form
         self._flow_engine = make_flow_engine()
 
@@ -138,6 +138,8 @@ class ShotFinaliser:
         for f in batch:
             f.refined = self._refine(f, prev)
             f.forward = self._blend(f.refined, prev.forward if prev is not None else None, f.to_previous)
+            if prev is not None:   # only the next frame's refiner needed them: the tail holds less
+                prev.atlas = prev.filtered = None
             prev = f
 
     def _refine(self, f: _Frame, prev: Optional[_Frame]) -> np.ndarray:
