@@ -250,14 +250,31 @@ def flicker_level(series: np.ndarray, kept: np.ndarray, spread_cells: float = 1.
     return spread.max(axis=-1).astype(np.float32)
 
 
-def harm_gate(level: np.ndarray, floor: float, shape: Tuple[int, int], clip_floor: float) -> Optional[np.ndarray]:
+def frame_to_frame_level(series: np.ndarray, spread_cells: float = 1.5) -> np.ndarray:
+    """[rows, cols] how much each region changes from one frame to the next (robust spread of the blurred
+    differences over sqrt 2, max over channels): fast flicker shows here at its full size, while an atlas's
+    own error on a clean clip (and any genuine change) wanders slowly and barely does."""
+    if len(series) < 3:
+        return np.zeros(series.shape[1:3], np.float32)
+    diffs = (np.diff(series, axis=0) / np.sqrt(2.0)).astype(np.float32)
+    smooth = np.stack([cv2.GaussianBlur(d, (0, 0), spread_cells, borderType=cv2.BORDER_REFLECT) for d in diffs])
+    spread = 1.4826 * np.median(np.abs(smooth - np.median(smooth, axis=0)), axis=0)
+    return spread.max(axis=-1).astype(np.float32)
+
+
+def harm_gate(level: np.ndarray, floor: float, shape: Tuple[int, int], clip_floor: float,
+              quick: Optional[np.ndarray] = None, quick_floor: float = 0.0) -> Optional[np.ndarray]:
     """H x W x 1 share of the correction to apply, or None where every pixel gets all of it.
 
     Two tests, both against what the atlas's own error makes of a clean clip: the clip as a whole (a high
     quantile of the regions' levels must clear `clip_floor`, reaching full strength at twice that) and each
     region (0 at `floor`, 1 at twice that). A clip without flicker is left untouched; in a flickering clip,
-    regions that stay steady are left alone too."""
+    regions that stay steady are left alone too. A clip whose `quick` (frame-to-frame) level clears
+    `quick_floor` passes the clip test as well: a clean clip's atlas error is slow, so frame-to-frame
+    flicker of that size is flicker even where its level alone sits among the atlas errors (mains light)."""
     whole = float(np.clip(np.quantile(level, 0.75) / max(clip_floor, 1e-6) - 1.0, 0.0, 1.0))
+    if quick is not None and quick_floor > 0:
+        whole = max(whole, float(np.clip(np.quantile(quick, 0.75) / quick_floor - 1.0, 0.0, 1.0)))
     region = np.clip(level / max(floor, 1e-6) - 1.0, 0.0, 1.0) * whole
     if region.min() >= 1.0:
         return None

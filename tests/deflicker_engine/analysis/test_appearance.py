@@ -89,6 +89,23 @@ def test_the_gate_leaves_steady_clips_and_regions_alone():
     assert steady.max() == 0.0
 
 
+def test_frame_to_frame_flicker_opens_the_gate_a_slow_wander_of_the_same_size_does_not():
+    rng = np.random.default_rng(4)
+    t = np.arange(96, dtype=np.float32)
+    beat = 0.05 * np.sin(2 * np.pi * t / 5.0)                                  # mains light: a 5-frame beat
+    wander = 0.05 * np.sin(2 * np.pi * t / 80.0) * np.sqrt(2)                  # an atlas's slow error, same spread
+    for series, opens in ((beat, True), (wander, False)):
+        series = (series[:, None, None, None] + rng.normal(0, 0.002, (96, 3, 4, 3))).astype(np.float32)
+        level = np.full((3, 4), 0.05, np.float32)                     # between the clip floor and twice it
+        quick = ap.frame_to_frame_level(series)
+        gate = ap.harm_gate(level, 0.02, (12, 16), 0.04, quick, 0.02)
+        plain = ap.harm_gate(level, 0.02, (12, 16), 0.04)
+        assert plain is not None and plain.max() < 0.5                # the level alone: mostly left alone
+        assert (gate is None) == opens, float(np.quantile(quick, 0.75))
+        if not opens:
+            assert np.array_equal(gate, plain)
+
+
 def test_window_offset_is_the_gain_between_two_renders_of_the_same_frames():
     frames = textured_scene(4, 48, 64, seed=2)
     grid = ap.grid_shape(48, 64)
