@@ -11,9 +11,11 @@ from tests.conftest import flicker, textured_scene
 from tests.server.procs import FAKE_ENGINE, wait_until as _wait_until, write_png_sequence
 
 # The real engine on a long-enough clip, cheaply: windows of 16 frames (many windows), a few atlas steps,
-# the smallest working size; 140 frames make chunks of 64, 64 and 12 frames.
+# the smallest working size; 180 frames make chunks of 64, 64 and 52 frames. Pass two yields a chunk only once
+# the consolidation's tail (51 frames at 0.9) is read past it, so after the first chunk there must still be
+# plenty of work left for a kill to land inside pass two.
 LONG = {"window": 16, "overlap": 4, "atlas_steps": 8, "working_size": 128}
-LONG_FRAMES, CHUNK = 140, 64
+LONG_FRAMES, CHUNK = 180, 64
 
 
 def _entry(cache: Path) -> Path:
