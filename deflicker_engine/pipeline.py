@@ -211,9 +211,9 @@ def decide_look(shot: ShotSurvey, params: AnalysisParams, fps: float) -> Tuple[n
     level = appearance.flicker_level(shot.series, fast)
     quick = appearance.frame_to_frame_level(shot.series)
     gate = appearance.harm_gate(level, HARM_FLOOR, shot.shape, HARM_CLIP_FLOOR, quick, HARM_QUICK_FLOOR)
+    untouched = 0.0 if gate is None else float(np.mean(gate <= 0.0))
     decided = dict(decided, flicker=float(np.median(level)), frame_to_frame=float(np.quantile(quick, 0.75)),
-                   untouched=float(0.0 if gate is None else
-                                                                                  np.mean(gate <= 0.0)))
+                   untouched=untouched)
     return kept, gate, decided
 
 
@@ -272,7 +272,7 @@ class Deflicker:
         """Pass two: (frame index, working-size target) for frames [start, end), in order.
 
         Starting inside a shot (a resumed analysis) runs the recurrences over the frames before `start` that
-        still weigh in them (`consolidate.reach`, at least a chunk) first, so the targets match an
+        still weigh in them (`consolidate.reach`, at least WARM_UP) first, so the targets match an
         uninterrupted run to within a few thousandths.
         """
         params = resolve(validate(params))

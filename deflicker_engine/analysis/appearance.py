@@ -239,27 +239,29 @@ def genuine_change(series: np.ndarray, mode: str, slow_frames: float,
     return trend, dict(chosen, mode=mode)
 
 
+def _blurred_spread(values: np.ndarray, spread_cells: float) -> np.ndarray:
+    """[rows, cols] robust temporal spread of [T, rows, cols, 3] values after a spatial blur of
+    `spread_cells` cells, max over channels."""
+    smooth = np.stack([cv2.GaussianBlur(frame, (0, 0), spread_cells, borderType=cv2.BORDER_REFLECT)
+                       for frame in values])
+    spread = 1.4826 * np.median(np.abs(smooth - np.median(smooth, axis=0)), axis=0)
+    return spread.max(axis=-1).astype(np.float32)
+
+
 def flicker_level(series: np.ndarray, kept: np.ndarray, spread_cells: float = 1.5) -> np.ndarray:
     """[rows, cols] how strongly each region flickers: the temporal spread (robust) of what is removed,
     after a spatial blur of `spread_cells` cells, max over channels. Flicker is smooth in space and survives
     the blur; the atlas's own errors sit in single cells (a moving object, parallax) and are diluted."""
-    removed = (series - kept).astype(np.float32)
-    smooth = np.stack([cv2.GaussianBlur(frame, (0, 0), spread_cells, borderType=cv2.BORDER_REFLECT)
-                       for frame in removed])
-    spread = 1.4826 * np.median(np.abs(smooth - np.median(smooth, axis=0)), axis=0)
-    return spread.max(axis=-1).astype(np.float32)
+    return _blurred_spread((series - kept).astype(np.float32), spread_cells)
 
 
 def frame_to_frame_level(series: np.ndarray, spread_cells: float = 1.5) -> np.ndarray:
-    """[rows, cols] how much each region changes from one frame to the next (robust spread of the blurred
-    differences over sqrt 2, max over channels): fast flicker shows here at its full size, while an atlas's
-    own error on a clean clip (and any genuine change) wanders slowly and barely does."""
+    """[rows, cols] how much each region changes from one frame to the next (the same spread, of the
+    differences over sqrt 2): fast flicker shows here at its full size, while an atlas's own error on a
+    clean clip (and any genuine change) wanders slowly and barely does."""
     if len(series) < 3:
         return np.zeros(series.shape[1:3], np.float32)
-    diffs = (np.diff(series, axis=0) / np.sqrt(2.0)).astype(np.float32)
-    smooth = np.stack([cv2.GaussianBlur(d, (0, 0), spread_cells, borderType=cv2.BORDER_REFLECT) for d in diffs])
-    spread = 1.4826 * np.median(np.abs(smooth - np.median(smooth, axis=0)), axis=0)
-    return spread.max(axis=-1).astype(np.float32)
+    return _blurred_spread((np.diff(series, axis=0) / np.sqrt(2.0)).astype(np.float32), spread_cells)
 
 
 def harm_gate(level: np.ndarray, floor: float, shape: Tuple[int, int], clip_floor: float,

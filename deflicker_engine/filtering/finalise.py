@@ -3,10 +3,10 @@
 For each frame, the normalised atlas frame carrying the shot's genuine change is the look to reach; the
 neural filter moves the frame there (structure from the frame, appearance from the atlas) and is anchored
 to it; the refiner runs recurrently; consolidation runs forward with its state carried and backward over
-a tail of frames ahead (its weights fall as strength^k, so `consolidate.reach(strength)` frames ahead stand
-in for the rest of the shot); where the shot does not flicker the target falls back to the frame itself (`gate`); black-and-white
-input stays exactly neutral. Only the chunk in hand and its tail are held, so memory does not grow with
-the shot.
+a tail of frames ahead (its weights fall as strength^k, so `consolidate.reach(strength)` frames ahead
+stand in for the rest of the shot); where the shot does not flicker the target falls back to the frame
+itself (`gate`); black-and-white input stays exactly neutral. Only the chunk in hand and its tail are held,
+so memory does not grow with the shot.
 """
 from __future__ import annotations
 

@@ -266,7 +266,7 @@ def test_a_checkpoint_that_is_not_due_never_builds_the_state(tmp_path):
 def test_film_weighs_its_flicker_against_the_kept_look_colour_against_the_calibrated_trend(neutral):
     from deflicker_engine.analysis import appearance
     from deflicker_engine.analysis.survey import ShotSurvey
-    from deflicker_engine.pipeline import GATE_TREND, HARM_CLIP_FLOOR, HARM_FLOOR, decide_look
+    from deflicker_engine.pipeline import GATE_TREND, HARM_CLIP_FLOOR, HARM_FLOOR, HARM_QUICK_FLOOR, decide_look
 
     rng = np.random.default_rng(3)        # flicker holding 4 frames: the calibrated trend follows part of it
     draws = np.repeat(rng.normal(0, 0.08, (16, 1, 1, 1)), 4, axis=0)[:60]
@@ -274,8 +274,11 @@ def test_film_weighs_its_flicker_against_the_kept_look_colour_against_the_calibr
     shot = ShotSurvey(0, 60, (48, 64), (3, 4), [], series, neutral)
     kept, gate, _ = decide_look(shot, AnalysisParams(), 24.0)
     against = kept if neutral else appearance.adaptive_trend(series, GATE_TREND)[0]
-    expected = appearance.harm_gate(appearance.flicker_level(series, against), HARM_FLOOR, (48, 64), HARM_CLIP_FLOOR)
+    quick = appearance.frame_to_frame_level(series)
+    expected = appearance.harm_gate(appearance.flicker_level(series, against), HARM_FLOOR, (48, 64), HARM_CLIP_FLOOR,
+                                    quick, HARM_QUICK_FLOOR)
     other = appearance.harm_gate(appearance.flicker_level(series, appearance.adaptive_trend(series, GATE_TREND)[0]
-                                                          if neutral else kept), HARM_FLOOR, (48, 64), HARM_CLIP_FLOOR)
+                                                          if neutral else kept), HARM_FLOOR, (48, 64), HARM_CLIP_FLOOR,
+                                 quick, HARM_QUICK_FLOOR)
     assert gate is not None and np.array_equal(gate, expected)
     assert other is None or not np.array_equal(other, expected)     # the two choices differ on this series
