@@ -31,6 +31,8 @@ FLAW_TOLERANCE = 0.15   # log-ratio departure from the coarse gain field beyond 
 FLAW_BLUR = 2.0         # pixels: a flaw is a region
 MIN_TRUSTED = 0.3       # share of a cell's pixels that must be free of flaws for its own gain to count
 FILL_SPREAD = 1.5       # cells: how far a flawed cell looks for neighbours' gains
+RISE_FLOOR = 0.05       # a variogram rising less than this share from lag 1 to 2 is flat: nothing holds
+SMOOTH_CURVATURE = 0.1  # ... one rising faster than linearly by this share is a smooth wander (`hold_time`)
 
 
 def grid_shape(height: int, width: int, cells: int = GRID_CELLS) -> Tuple[int, int]:
@@ -150,14 +152,40 @@ class AdaptiveConfig:
     local_floor: float = 24.0   # cell-by-cell changes (rarer in real scenes than frame-wide ones) at least this
     lag: int = 32               # the longest lag the hold time is measured over
     significance: float = 2.0   # a trend within this many of its noise spreads of the shot's level is flicker
+    noise_corrected: bool = True    # measure the hold time net of the atlas's per-frame noise (`hold_time`)
+
+
+def _frame_wide(series: np.ndarray) -> np.ndarray:
+    return series.reshape(len(series), -1, series.shape[-1]).mean(axis=1)
 
 
 def hold_time(series: np.ndarray, lag: int = 32) -> float:
-    """How many frames the frame-wide flicker holds for (W): far-apart frames differ by the full flicker,
-    neighbours only where a new draw starts, so mean |x_t - x_{t+L}| / mean |x_t - x_{t+1}| ~ W (1 for
-    flicker that changes every frame). Measured on the frame-wide series, where the atlas's own cell errors
-    average out."""
-    frame_wide = series.reshape(len(series), -1, series.shape[-1]).mean(axis=1)
+    """How many frames the frame-wide flicker holds for (W), with the atlas's own per-frame measurement
+    noise taken out. Flicker redrawn every W frames makes the variogram V(k) = mean (x_t - x_t+k)^2 rise
+    as N + S k / W up to k = W and stay at N + S beyond, N the per-frame noise (which alone would make it
+    flat from k = 1). So V(2) - V(1) is S / W, 2 V(1) - V(2) is N, and W = (V(L) - N) / (V(2) - V(1)).
+    Without the correction the noise counts as flicker starting anew every frame and W = 10 measured ~5.
+
+    A variogram that does not rise from lag 1 to 2 is W = 1 (or noise): nothing holds. One that rises
+    faster than linearly (N < 0) is a smooth wander, not jumps: a camera's exposure or light, a drift. Its
+    "hold time" grows with the lag and says nothing about averaging, so it keeps the plain ratio of far to
+    near differences (`hold_time_uncorrected`), which the clean clips were calibrated against."""
+    lag = max(2, min(lag, len(series) // 3))
+    if len(series) <= lag + 1:
+        return 1.0
+    frame_wide = _frame_wide(series)
+    v1, v2, far = (float(np.mean((frame_wide[k:] - frame_wide[:-k]) ** 2)) for k in (1, 2, lag))
+    rise, noise = v2 - v1, 2 * v1 - v2
+    if rise <= RISE_FLOOR * v1:
+        return 1.0
+    if noise < -SMOOTH_CURVATURE * v1:
+        return hold_time_uncorrected(series, lag)
+    return float(np.clip((far - max(noise, 0.0)) / rise, 1.0, lag))
+
+
+def hold_time_uncorrected(series: np.ndarray, lag: int = 32) -> float:
+    """The hold time as mean |x_t - x_t+L| / mean |x_t - x_t+1| (~W, less with per-frame noise)."""
+    frame_wide = _frame_wide(series)
     lag = max(2, min(lag, len(series) // 3))
     if len(series) <= lag + 1:
         return 1.0
@@ -215,7 +243,7 @@ def adaptive_trend(series: np.ndarray, config: AdaptiveConfig = AdaptiveConfig()
     """The genuine part of [T, rows, cols, 3] log gains: the frame-wide part follows at a scale set by the
     flicker's measured hold time, the cell-by-cell remainder at no faster than `local_floor`; of each, only
     what departs significantly from the shot's level is kept (`significant`)."""
-    w = hold_time(series, config.lag)
+    w = (hold_time if config.noise_corrected else hold_time_uncorrected)(series, config.lag)
     sigma = max(config.floor, config.windows * w)
     local_sigma = max(sigma, config.local_floor)
     frame_wide = series.mean(axis=(1, 2), keepdims=True)

@@ -59,6 +59,18 @@ def test_adaptive_removes_stationary_flicker_at_any_window(window):
     assert np.sqrt(np.mean(residual ** 2)) < 0.35 * np.sqrt(np.mean((flicker - flicker.mean(0)) ** 2)), chosen
 
 
+def test_hold_time_sees_through_the_atlas_noise_and_leaves_a_smooth_wander_to_the_plain_ratio():
+    count = 400
+    flicker = _window_flicker(count, 10, (2, 2), 0.1, seed=2)
+    noise = np.random.default_rng(3).normal(0, 0.05, flicker.shape).astype(np.float32)   # the atlas's own error
+    assert 7.5 < ap.hold_time(flicker + noise) < 13.0
+    assert ap.hold_time_uncorrected(flicker + noise) < 6.5        # the noise counted as flicker redrawn each frame
+    assert ap.hold_time(_window_flicker(count, 1, (2, 2), 0.1, seed=4) + noise) == 1.0
+    t = np.arange(count, dtype=np.float32)[:, None, None, None]
+    wander = np.broadcast_to(0.1 * np.sin(t / 9.0), flicker.shape).astype(np.float32)   # a camera's exposure
+    assert ap.hold_time(wander) == ap.hold_time_uncorrected(wander)
+
+
 def test_what_stationary_flicker_makes_of_the_trend_is_not_kept():
     flicker = _window_flicker(150, 3, (3, 4), 0.1, seed=1)   # a locked-off shot whose look never changes
 
