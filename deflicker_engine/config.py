@@ -31,11 +31,14 @@ class Preset:
 PRESETS: Dict[str, Preset] = {p.name: p for p in (
     Preset("auto", "decide from the clip: flicker at any time scale is removed, genuine changes that persist "
                    "(a light switched on, an exposure ramp) are kept", {}),
-    Preset("old-film", "archival film: fast global and local flicker, grain kept, black-and-white stays neutral",
-           {}),
-    Preset("timelapse", "per-frame exposure jumps; the daylight's slow course is kept", {}),
+    Preset("old-film", "archival film: fast global and local flicker, grain kept, black-and-white stays neutral; "
+                       "colour film gets the lighter temporal consolidation black-and-white film gets anyway, so "
+                       "its grain keeps its own life", {"consolidation": 0.6}),
+    Preset("timelapse", "per-frame exposure jumps; the daylight's slow course is kept; the strongest temporal "
+                        "consolidation (the jumps are frame to frame)", {"consolidation": 0.95}),
     Preset("mains-light", "slow-motion or high-frame-rate footage under mains light: periodic brightness "
-                          "beats and rolling bands", {}),
+                          "beats and rolling bands; the strongest temporal consolidation (the beats are frame to "
+                          "frame)", {"consolidation": 0.95}),
     Preset("processed", "per-frame processed or generated video (colourised, dehazed, enhanced, styled): one "
                         "appearance for the whole shot, every appearance change is an artefact",
            {"appearance": "hold"}),

@@ -49,6 +49,16 @@ def test_a_preset_supplies_its_values_and_explicit_values_win():
         assert getattr(from_dict(AnalysisParams, {"preset": "processed", name: other}), name) == other
 
 
+def test_every_preset_but_auto_is_a_set_of_values_and_fast_flicker_presets_pull_harder():
+    from deflicker_engine.config import PRESETS
+    assert [name for name, p in PRESETS.items() if not p.values] == ["auto"]
+    default = AnalysisParams().consolidation
+    assert from_dict(AnalysisParams, {"preset": "mains-light"}).consolidation > default
+    assert from_dict(AnalysisParams, {"preset": "timelapse"}).consolidation > default
+    assert from_dict(AnalysisParams, {"preset": "old-film"}).consolidation < default
+    assert from_dict(AnalysisParams, {"preset": "old-film", "consolidation": 0.8}).consolidation == 0.8
+
+
 def test_unknown_preset_and_choices_are_refused():
     with pytest.raises(ParameterError, match="preset must be one of"):
         from_dict(AnalysisParams, {"preset": "vintage"})
