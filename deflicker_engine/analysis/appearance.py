@@ -152,11 +152,22 @@ class AdaptiveConfig:
     local_floor: float = 24.0   # cell-by-cell changes (rarer in real scenes than frame-wide ones) at least this
     lag: int = 32               # the longest lag the hold time is measured over
     significance: float = 2.0   # a trend within this many of its noise spreads of the shot's level is flicker
-    noise_corrected: bool = True    # measure the hold time net of the atlas's per-frame noise (`hold_time`)
+
+
+def _hold_lag(series: np.ndarray, lag: int) -> Optional[int]:
+    """The lag a hold time is measured over (at most a third of the shot), None when the shot is too short."""
+    lag = max(2, min(lag, len(series) // 3))
+    return None if len(series) <= lag + 1 else lag
 
 
 def _frame_wide(series: np.ndarray) -> np.ndarray:
     return series.reshape(len(series), -1, series.shape[-1]).mean(axis=1)
+
+
+def _far_near_ratio(frame_wide: np.ndarray, lag: int) -> float:
+    near = float(np.abs(np.diff(frame_wide, axis=0)).mean())
+    far = float(np.abs(frame_wide[lag:] - frame_wide[:-lag]).mean())
+    return float(np.clip(far / max(near, 1e-6), 1.0, lag))
 
 
 def hold_time(series: np.ndarray, lag: int = 32) -> float:
@@ -170,8 +181,8 @@ def hold_time(series: np.ndarray, lag: int = 32) -> float:
     faster than linearly (N < 0) is a smooth wander, not jumps: a camera's exposure or light, a drift. Its
     "hold time" grows with the lag and says nothing about averaging, so it keeps the plain ratio of far to
     near differences (`hold_time_uncorrected`), which the clean clips were calibrated against."""
-    lag = max(2, min(lag, len(series) // 3))
-    if len(series) <= lag + 1:
+    lag = _hold_lag(series, lag)
+    if lag is None:
         return 1.0
     frame_wide = _frame_wide(series)
     v1, v2, far = (float(np.mean((frame_wide[k:] - frame_wide[:-k]) ** 2)) for k in (1, 2, lag))
@@ -179,19 +190,14 @@ def hold_time(series: np.ndarray, lag: int = 32) -> float:
     if rise <= RISE_FLOOR * v1:
         return 1.0
     if noise < -SMOOTH_CURVATURE * v1:
-        return hold_time_uncorrected(series, lag)
+        return _far_near_ratio(frame_wide, lag)
     return float(np.clip((far - max(noise, 0.0)) / rise, 1.0, lag))
 
 
 def hold_time_uncorrected(series: np.ndarray, lag: int = 32) -> float:
     """The hold time as mean |x_t - x_t+L| / mean |x_t - x_t+1| (~W, less with per-frame noise)."""
-    frame_wide = _frame_wide(series)
-    lag = max(2, min(lag, len(series) // 3))
-    if len(series) <= lag + 1:
-        return 1.0
-    near = float(np.abs(np.diff(frame_wide, axis=0)).mean())
-    far = float(np.abs(frame_wide[lag:] - frame_wide[:-lag]).mean())
-    return float(np.clip(far / max(near, 1e-6), 1.0, lag))
+    lag = _hold_lag(series, lag)
+    return 1.0 if lag is None else _far_near_ratio(_frame_wide(series), lag)
 
 
 def local_linear(values: np.ndarray, sigma: float) -> np.ndarray:
@@ -243,7 +249,7 @@ def adaptive_trend(series: np.ndarray, config: AdaptiveConfig = AdaptiveConfig()
     """The genuine part of [T, rows, cols, 3] log gains: the frame-wide part follows at a scale set by the
     flicker's measured hold time, the cell-by-cell remainder at no faster than `local_floor`; of each, only
     what departs significantly from the shot's level is kept (`significant`)."""
-    w = (hold_time if config.noise_corrected else hold_time_uncorrected)(series, config.lag)
+    w = hold_time(series, config.lag)
     sigma = max(config.floor, config.windows * w)
     local_sigma = max(sigma, config.local_floor)
     frame_wide = series.mean(axis=(1, 2), keepdims=True)
