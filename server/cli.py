@@ -103,6 +103,7 @@ def serve(args: argparse.Namespace) -> int:
     """Run a server in this process until shutdown, SIGTERM or Ctrl-C."""
     from . import logs
     from .app import Server
+    from .ast_guard import serialise_ast_parsing
 
     if args.generate_keys:
         server_secret, client_secret = generate_keys(args.generate_keys)
@@ -112,6 +113,7 @@ def serve(args: argparse.Namespace) -> int:
         return 0
     config = config_from_args(args)
     logs.configure(config.log_path, args.verbose)
+    serialise_ast_parsing()       # before any of the server's threads start
     server = Server(config)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda number, frame: server.request_stop(f"signal {number}"))
