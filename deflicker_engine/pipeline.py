@@ -31,7 +31,7 @@ from .config import AnalysisParams, RenderParams, as_dict, resolve, validate
 from .device import out_of_memory_as_error, resolve_device
 from .errors import InputError
 from .filtering.consolidate import COLOUR_TOLERANCE, TOLERANCE, reach
-from .filtering.finalise import ShotFinaliser
+from .filtering.finalise import Observer, ShotFinaliser
 from .ops import Array
 from .io import (DEFAULT_RATE, ClipInfo, FrameSource, atomic_file, check_output_path, from_working, open_sink,
                  open_source, spool_frames, to_working, with_colorspace)
@@ -268,8 +268,9 @@ class Deflicker:
     def finalise(self, source: FrameSource, params: AnalysisParams, surveys: List[ShotSurvey], start: int = 0,
                  progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None,
                  decisions: Optional[List[Dict]] = None, chunk: Optional[int] = None,
-                 ) -> Iterator[Tuple[int, Array]]:
-        """Pass two: (frame index, working-size target) for frames [start, end), in order.
+                 observe: Optional[Observer] = None) -> Iterator[Tuple[int, Array]]:
+        """Pass two: (frame index, working-size target) for frames [start, end), in order. `observe(stage,
+        frame index, image)` sees pass two's stages (ShotFinaliser), for diagnostics.
 
         Starting inside a shot (a resumed analysis) runs the recurrences over the frames before `start` that
         still weigh in them (`consolidate.reach`, at least WARM_UP) first, so the targets match an
@@ -300,6 +301,8 @@ class Deflicker:
 
             extra = {} if chunk is None else {"chunk": chunk}
             offset = first - shot.start
+            if observe is not None:
+                extra["observe"] = lambda stage, t, image, first=first: observe(stage, first + t, image)
             finaliser = ShotFinaliser(lambda t, offset=offset, look=look: look(t + offset), gate,
                                       shot.neutral, self.filter, self.refiner if params.refine else None,
                                       decided["consolidation"], self.device, on_frame,
@@ -317,7 +320,7 @@ class Deflicker:
                 progress: ProgressFn = no_progress, cancel: Optional[CancelToken] = None,
                 seconds: Optional[Dict[str, float]] = None, decisions: Optional[List[Dict]] = None,
                 shots: Optional[List[Tuple[int, int]]] = None, chunk: Optional[int] = None,
-                ) -> Iterator[Tuple[int, Array]]:
+                observe: Optional[Observer] = None) -> Iterator[Tuple[int, Array]]:
         """The streamed analysis, both passes: (frame index, working-size target) for every frame, in order.
 
         `seconds`, `decisions` and `shots`, when given, are filled as the passes go; `chunk` (frames
@@ -330,7 +333,8 @@ class Deflicker:
             if shots is not None:
                 shots[:] = [(s.start, s.stop) for s in surveys]
             started = time.perf_counter()
-            for index, target in self.finalise(source, params, surveys, 0, progress, cancel, decisions, chunk):
+            for index, target in self.finalise(source, params, surveys, 0, progress, cancel, decisions, chunk,
+                                               observe):
                 seconds["finalise"] = seconds.get("finalise", 0.0) + time.perf_counter() - started
                 yield index, target
                 started = time.perf_counter()
@@ -443,14 +447,16 @@ class Deflicker:
     def deflicker_frames(self, frames: Iterable[np.ndarray], analysis_params: AnalysisParams = AnalysisParams(),
                          render_params: RenderParams = RenderParams(), progress: ProgressFn = no_progress,
                          cancel: Optional[CancelToken] = None, decisions: Optional[List[Dict]] = None,
-                         ) -> Iterator[np.ndarray]:
+                         observe: Optional[Observer] = None) -> Iterator[np.ndarray]:
         """Iterator of arrays in, deflickered arrays out, in order; frames wait on disk, not in RAM.
-        `decisions`, when given, receives each shot's (its span, atlas windows and what was chosen)."""
+        `decisions`, when given, receives each shot's (its span, atlas windows and what was chosen);
+        `observe`, pass two's stages (see finalise)."""
         validate(render_params)
         decisions = [] if decisions is None else decisions
         with spool_frames(frames) as source:
             info = with_colorspace(source.info, analysis_params.colorspace)
-            for index, target in self.targets(source, analysis_params, progress, cancel, decisions=decisions):
+            for index, target in self.targets(source, analysis_params, progress, cancel, decisions=decisions,
+                                              observe=observe):
                 yield correct_frame(source.read(index), target, info, render_params.strength,
                                     transfer_of(decisions, index))
 

@@ -23,6 +23,7 @@ from .anchor import anchor_to_atlas, look_where_atlas_holds
 from .consolidate import TOLERANCE, blend_weight, reach
 
 CHUNK = 32           # frames finalised at a time
+Observer = Callable[[str, int, Array], None]
 NETWORK_BATCH = 4
 
 
@@ -31,6 +32,7 @@ class _Frame:
     """What pass two holds of one frame while it is in flight (numpy on a CPU, tensors on a GPU: see ops)."""
 
     image: Array                               # working input, float32 (values beyond [0, 1] kept)
+    index: int = 0                             # shot frame
     atlas: Optional[Array] = None              # the look to reach
     filtered: Optional[Array] = None
     refined: Optional[Array] = None
@@ -61,14 +63,17 @@ class ShotFinaliser:
     `look(t)` gives the atlas frame to reach for shot frame t (None: no atlas, the frame is its own look);
     `gate` (H x W x 1 or None) the share of the correction to keep per pixel; `neutral` keeps R = G = B;
     `consolidation` and `tolerance` are the temporal blend's strength and its real-change threshold.
+    `observe(stage, t, image)`, when given, sees each frame at each stage ("look", "look given", "filtered",
+    "refined", "target"): for diagnostics (benchmarks/stages.py), it must not keep the image.
     """
 
     def __init__(self, look: Callable[[int], Optional[np.ndarray]], gate: Optional[np.ndarray], neutral: bool,
                  filter_net: torch.nn.Module, refiner: Optional[torch.nn.Module], consolidation: float,
                  device: torch.device, on_frame: Callable[[int], None] = lambda t: None,
                  chunk: int = CHUNK, tail: Optional[int] = None, tensors: Optional[bool] = None,
-                 tolerance: float = TOLERANCE) -> None:
+                 tolerance: float = TOLERANCE, observe: Optional[Observer] = None) -> None:
         self.look, self.gate, self.neutral = look, gate, neutral
+        self.observe = observe
         self.filter_net, self.refiner, self.consolidation = filter_net, refiner, consolidation
         self.tolerance = tolerance
         self.device = device
@@ -89,7 +94,7 @@ class ShotFinaliser:
         for image in frames:
             self.on_frame(count)
             image = np.asarray(image, dtype=np.float32)
-            frame = _Frame(ops.as_device(image, device, self.tensors))
+            frame = _Frame(ops.as_device(image, device, self.tensors), index=count)
             frame.gray = normalised_gray(image.clip(0, 1))
             last = batch[-1] if batch else (held[-1] if held else previous)
             if last is not None:
@@ -101,6 +106,9 @@ class ShotFinaliser:
             look = self.look(count)
             frame.atlas = None if look is None else look_where_atlas_holds(
                 frame.image, ops.as_device(look, device, self.tensors))
+            if self.observe is not None and look is not None:
+                self.observe("look", count, look)
+                self.observe("look given", count, frame.atlas)
             batch.append(frame)
             count += 1
             if len(batch) == NETWORK_BATCH:
@@ -137,6 +145,9 @@ class ShotFinaliser:
         prev = before
         for f in batch:
             f.refined = self._refine(f, prev)
+            if self.observe is not None:
+                self.observe("filtered", f.index, f.filtered)
+                self.observe("refined", f.index, f.refined)
             f.forward = self._blend(f.refined, prev.forward if prev is not None else None, f.to_previous)
             if prev is not None:   # only the next frame's refiner needed them: the tail holds less
                 prev.atlas = prev.filtered = None
@@ -179,7 +190,10 @@ class ShotFinaliser:
             if self.neutral:
                 grey = ops.channel_mean(target)
                 target = grey.expand(-1, -1, 3) if ops.is_torch(grey) else np.repeat(grey, 3, axis=2)
-            yield first + k, target if ops.is_torch(target) else target.astype(np.float16)
+            target = target if ops.is_torch(target) else target.astype(np.float16)
+            if self.observe is not None:
+                self.observe("target", first + k, target)
+            yield first + k, target
 
     def _gate(self, like: Array) -> Array:
         if ops.is_torch(like) and not ops.is_torch(self.gate):

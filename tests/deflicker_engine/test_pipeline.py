@@ -84,6 +84,27 @@ def test_iterator_in_iterator_out(engine):
     assert len(out) == 6 and out[0].dtype == np.uint8 and out[0].shape == (32, 48, 3)
 
 
+def test_observe_sees_every_frame_at_every_stage_of_pass_two_and_the_target_it_yields(engine):
+    frames = flicker(textured_scene(7, 32, 48, seed=3)).astype(np.float32)
+    seen, targets = {}, {}
+    engine_targets = []
+
+    def observe(stage, index, image):
+        seen.setdefault(stage, []).append(index)
+        if stage == "target":
+            targets[index] = np.asarray(image, np.float32).copy()
+
+    from deflicker_engine.io import spool_frames
+
+    with spool_frames(iter(frames)) as source:
+        engine_targets = list(engine.targets(source, FAST, observe=observe))
+    assert set(seen) == {"look", "look given", "filtered", "refined", "target"}
+    assert all(indices == list(range(7)) for indices in seen.values())
+    assert all(np.array_equal(targets[i], np.asarray(t, np.float32)) for i, t in engine_targets)
+    # the stages differ: the look is the atlas's, the target the filtered and consolidated frame
+    assert not np.allclose(targets[3], frames[3], atol=1e-3)
+
+
 def _write(path, frames, info):
     from deflicker_engine.io import open_sink
 
