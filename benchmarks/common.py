@@ -5,6 +5,8 @@ Data comes from ../shared/data/clips beside the repository (never copied in). A 
 """
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import subprocess
 import sys
@@ -200,6 +202,35 @@ def write_section(path: Path, name: str, body: str, title: str = "# Benchmarks")
         text = text.rstrip() + "\n\n" + block + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+
+
+def case_script_parser(doc: str, default_cases: str, saved: str) -> argparse.ArgumentParser:
+    """The options every per-case diagnostic script takes (seams.py, stages.py)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--cases", default=default_cases, help="comma list of globs on case names")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--no-docs", action="store_true")
+    parser.add_argument("--report-from", type=Path, metavar=saved, help="write the docs section from a saved run")
+    return parser
+
+
+def flicker_cases(names: str) -> list:
+    """The development benchmark's synthetic and genuine cases matching `names` (its clean reference exists)."""
+    import devset
+
+    cases = [c for c in devset.cases("all", names=names) if c.kind in ("synthetic", "genuine")]
+    if not cases:
+        raise SystemExit("no case matches")
+    return cases
+
+
+def save_run(run: Dict, name: str, write_docs: Callable[[Dict], None], docs: bool) -> None:
+    """benchmarks/out/NAME.json, and the docs section unless told not to."""
+    out = Path(__file__).resolve().parent / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(run, indent=1))
+    if docs:
+        write_docs(run)
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

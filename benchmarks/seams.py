@@ -14,20 +14,18 @@ than middles. Writes the `seams` section of docs/benchmarks.md.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from common import DOCS, machine_note, markdown_table, text_table, write_section
+from common import (DOCS, case_script_parser, flicker_cases, machine_note, markdown_table, save_run, text_table,
+                    write_section)
 import devset
 
 LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
-OUT = Path(__file__).resolve().parent / "out"
 
 
 def log(message: str) -> None:
@@ -92,12 +90,7 @@ def write_docs(run: Dict) -> None:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", default="dlong/*,h240/*", help="comma list of globs on case names")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--no-docs", action="store_true")
-    parser.add_argument("--report-from", type=Path, metavar="SEAMS.json", help="write the docs section from a saved run")
-    args = parser.parse_args(argv)
+    args = case_script_parser(__doc__, "dlong/*,h240/*", "SEAMS.json").parse_args(argv)
     if args.report_from:
         write_docs(json.loads(args.report_from.read_text()))
         return 0
@@ -105,9 +98,7 @@ def main(argv=None) -> int:
     from deflicker_engine import AnalysisParams, Deflicker
 
     engine = Deflicker(device=args.device)
-    cases = [c for c in devset.cases("all", names=args.cases) if c.kind in ("synthetic", "genuine")]
-    if not cases:
-        raise SystemExit("no case matches")
+    cases = flicker_cases(args.cases)
     rows = []
     started = time.perf_counter()
     for case in cases:
@@ -125,11 +116,8 @@ def main(argv=None) -> int:
             rows.append({"case": case.name, "split": case.split, "frames": len(inputs), "windows": len(spans),
                          "zone": zone, **s})
     print(text_table(HEADER, table_rows(rows)))
-    OUT.mkdir(parents=True, exist_ok=True)
     run = {"argv": argv, "machine": machine_note(), "seconds": time.perf_counter() - started, "rows": rows}
-    (OUT / "seams.json").write_text(json.dumps(run, indent=1))
-    if not args.no_docs:
-        write_docs(run)
+    save_run(run, "seams", write_docs, not args.no_docs)
     return 0
 
 

@@ -14,21 +14,18 @@ of docs/benchmarks.md.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
 import time
-from pathlib import Path
 from typing import Dict, List, Optional
 
 import cv2
 import numpy as np
 
-from common import DOCS, _rate, from_native, machine_note, markdown_table, text_table, to_uint16, write_section
-import devset
+from common import (DOCS, _rate, case_script_parser, flicker_cases, from_native, machine_note, markdown_table,
+                    save_run, text_table, to_uint16, write_section)
 
-OUT = Path(__file__).resolve().parent / "out"
 STAGES = ("input", "look", "look given", "filtered", "refined", "target", "output")
 EPS = 0.02
 BLUR = 0.05           # of the short side: the anchor's scale
@@ -118,13 +115,8 @@ def write_docs(run: Dict) -> None:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", default="d04/w10-local,d01/w10-local,d03/w3-local,d05/w1-local",
-                        help="comma list of globs on case names (synthetic and genuine cases)")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--no-docs", action="store_true")
-    parser.add_argument("--report-from", type=Path, metavar="STAGES.json", help="write the docs section from a saved run")
-    args = parser.parse_args(argv)
+    args = case_script_parser(__doc__, "d04/w10-local,d01/w10-local,d03/w3-local,d05/w1-local",
+                              "STAGES.json").parse_args(argv)
     if args.report_from:
         write_docs(json.loads(args.report_from.read_text()))
         return 0
@@ -135,9 +127,7 @@ def main(argv=None) -> int:
     from deflicker_engine.pipeline import correct_frame, transfer_of
 
     engine = Deflicker(device=args.device)
-    cases = [c for c in devset.cases("all", names=args.cases) if c.kind in ("synthetic", "genuine")]
-    if not cases:
-        raise SystemExit("no case matches")
+    cases = flicker_cases(args.cases)
     results = []
     started = time.perf_counter()
     for case in cases:
@@ -158,11 +148,8 @@ def main(argv=None) -> int:
         results.append({"case": case.name, "window": window, "stages": errors.figures(window)})
         log(f"{case.name}: {len(inputs)} frames, {time.perf_counter() - t0:.0f}s")
     print(text_table(HEADER, table_rows(results)))
-    OUT.mkdir(parents=True, exist_ok=True)
     run = {"argv": argv, "machine": machine_note(), "seconds": time.perf_counter() - started, "cases": results}
-    (OUT / "stages.json").write_text(json.dumps(run, indent=1))
-    if not args.no_docs:
-        write_docs(run)
+    save_run(run, "stages", write_docs, not args.no_docs)
     return 0
 
 
