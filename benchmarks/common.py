@@ -224,6 +224,12 @@ def flicker_cases(names: str) -> list:
     return cases
 
 
+def run_note(script: str, run: Dict) -> str:
+    """How a saved run was made, to open its docs section with."""
+    seconds = f", {run['seconds']:.0f}s. " if "seconds" in run else ". "
+    return f"`python benchmarks/{script} {' '.join(run['argv'])}` on {run['machine']}{seconds}"
+
+
 def save_run(run: Dict, name: str, write_docs: Callable[[Dict], None], docs: bool) -> None:
     """benchmarks/out/NAME.json, and the docs section unless told not to."""
     out = Path(__file__).resolve().parent / "out"

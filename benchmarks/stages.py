@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from common import (DOCS, _rate, case_script_parser, flicker_cases, from_native, machine_note, markdown_table,
-                    save_run, text_table, to_uint16, write_section)
+                    run_note, save_run, text_table, to_uint16, write_section)
 
 STAGES = ("input", "look", "look given", "filtered", "refined", "target", "output")
 EPS = 0.02
@@ -100,8 +100,7 @@ def table_rows(cases: List[Dict]) -> List[List]:
 def write_docs(run: Dict) -> None:
     body = "\n".join([
         "## Where flicker gets through: pass two stage by stage", "",
-        f"`python benchmarks/stages.py {' '.join(run['argv'])}` on {run['machine']}"
-        + (f", {run['seconds']:.0f}s. " if "seconds" in run else ". ") +
+        run_note("stages.py", run) +
         "Appearance error = log ratio to the clean reference, blurred at 5% of the short side; level = its "
         "RMS; step = RMS of its change from frame to frame, at the frames where the W-frame flicker is "
         "redrawn and between them; the last column is a stage's step at redraws over the input's. `look` is "
