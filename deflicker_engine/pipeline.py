@@ -447,13 +447,14 @@ class Deflicker:
     def deflicker_frames(self, frames: Iterable[np.ndarray], analysis_params: AnalysisParams = AnalysisParams(),
                          render_params: RenderParams = RenderParams(), progress: ProgressFn = no_progress,
                          cancel: Optional[CancelToken] = None, decisions: Optional[List[Dict]] = None,
-                         observe: Optional[Observer] = None) -> Iterator[np.ndarray]:
+                         observe: Optional[Observer] = None, rate: Optional[str] = None) -> Iterator[np.ndarray]:
         """Iterator of arrays in, deflickered arrays out, in order; frames wait on disk, not in RAM.
         `decisions`, when given, receives each shot's (its span, atlas windows and what was chosen);
-        `observe`, pass two's stages (see finalise)."""
+        `observe`, pass two's stages (see finalise); `rate` ("num/den") the frames' rate, which the analysis's
+        time constants are in (default DEFAULT_RATE)."""
         validate(render_params)
         decisions = [] if decisions is None else decisions
-        with spool_frames(frames) as source:
+        with spool_frames(frames, rate=rate) as source:
             info = with_colorspace(source.info, analysis_params.colorspace)
             for index, target in self.targets(source, analysis_params, progress, cancel, decisions=decisions,
                                               observe=observe):

@@ -87,7 +87,6 @@ def test_iterator_in_iterator_out(engine):
 def test_observe_sees_every_frame_at_every_stage_of_pass_two_and_the_target_it_yields(engine):
     frames = flicker(textured_scene(7, 32, 48, seed=3)).astype(np.float32)
     seen, targets = {}, {}
-    engine_targets = []
 
     def observe(stage, index, image):
         seen.setdefault(stage, []).append(index)
@@ -103,6 +102,17 @@ def test_observe_sees_every_frame_at_every_stage_of_pass_two_and_the_target_it_y
     assert all(np.array_equal(targets[i], np.asarray(t, np.float32)) for i, t in engine_targets)
     # the stages differ: the look is the atlas's, the target the filtered and consolidated frame
     assert not np.allclose(targets[3], frames[3], atol=1e-3)
+
+
+def test_deflicker_frames_takes_the_frames_rate_its_time_constants_are_in(engine):
+    frames = (flicker(textured_scene(6, 32, 48)) * 255).astype(np.uint8)
+    params = AnalysisParams(atlas_steps=8, working_size=128, appearance="follow", slow_changes=0.5)
+    decided = {}
+    for rate in (None, "50"):
+        decisions = []
+        list(engine.deflicker_frames(iter(frames), params, decisions=decisions, rate=rate))
+        decided[rate] = decisions[0]["frames"]
+    assert decided == {None: 12.0, "50": 25.0}     # half a second at the default 24 fps, and at 50
 
 
 def _write(path, frames, info):
