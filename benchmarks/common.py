@@ -224,10 +224,13 @@ def flicker_cases(names: str) -> list:
     return cases
 
 
-def run_note(script: str, run: Dict) -> str:
-    """How a saved run was made, to open its docs section with."""
+def write_run_section(name: str, title: str, run: Dict, explanation: str, table: str) -> None:
+    """The NAME section of docs/benchmarks.md for a saved run of benchmarks/NAME.py: title, how the run was
+    made, what the figures mean, the table."""
     seconds = f", {run['seconds']:.0f}s. " if "seconds" in run else ". "
-    return f"`python benchmarks/{script} {' '.join(run['argv'])}` on {run['machine']}{seconds}"
+    made = f"`python benchmarks/{name}.py {' '.join(run['argv'])}` on {run['machine']}{seconds}"
+    write_section(DOCS, name, "\n".join([f"## {title}", "", made + explanation, "", table]))
+    print(f"wrote {DOCS}")
 
 
 def save_run(run: Dict, name: str, write_docs: Callable[[Dict], None], docs: bool) -> None:

@@ -21,8 +21,8 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from common import (DOCS, case_script_parser, flicker_cases, machine_note, markdown_table, run_note, save_run,
-                    text_table, write_section)
+from common import (case_script_parser, flicker_cases, machine_note, markdown_table, save_run, text_table,
+                    write_run_section)
 import devset
 
 LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
@@ -75,16 +75,13 @@ def table_rows(rows: List[Dict]) -> List[List]:
 
 
 def write_docs(run: Dict) -> None:
-    body = "\n".join([
-        "## Seams at atlas-window joins (issue 12)", "",
-        run_note("seams.py", run) +
+    write_run_section(
+        "seams", "Seams at atlas-window joins (issue 12)", run,
         "Per frame pair, the output's short-term warping error under the clean reference's flow, as a ratio "
         "to the reference's own over the same pairs, and the brightness step |dY_out - dY_ref| in 8-bit "
         "levels. Joins: every overlap where two windows cross-fade, 2 frames wider on each side; middles: "
-        "at least one overlap from any window edge. A seam shows as joins worse than middles.", "",
-        markdown_table(HEADER, table_rows(run["rows"]))])
-    write_section(DOCS, "seams", body)
-    print(f"wrote {DOCS}")
+        "at least one overlap from any window edge. A seam shows as joins worse than middles.",
+        markdown_table(HEADER, table_rows(run["rows"])))
 
 
 def main(argv=None) -> int:

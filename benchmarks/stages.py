@@ -23,8 +23,8 @@ from typing import Dict, List, Optional
 import cv2
 import numpy as np
 
-from common import (DOCS, _rate, case_script_parser, flicker_cases, from_native, machine_note, markdown_table,
-                    run_note, save_run, text_table, to_uint16, write_section)
+from common import (_rate, case_script_parser, flicker_cases, from_native, machine_note, markdown_table,
+                    save_run, text_table, to_uint16, write_run_section)
 
 STAGES = ("input", "look", "look given", "filtered", "refined", "target", "output")
 EPS = 0.02
@@ -98,18 +98,15 @@ def table_rows(cases: List[Dict]) -> List[List]:
 
 
 def write_docs(run: Dict) -> None:
-    body = "\n".join([
-        "## Where flicker gets through: pass two stage by stage", "",
-        run_note("stages.py", run) +
+    write_run_section(
+        "stages", "Where flicker gets through: pass two stage by stage", run,
         "Appearance error = log ratio to the clean reference, blurred at 5% of the short side; level = its "
         "RMS; step = RMS of its change from frame to frame, at the frames where the W-frame flicker is "
         "redrawn and between them; the last column is a stage's step at redraws over the input's. `look` is "
         "the atlas frame with the kept look, `look given` what the filter gets (the frame itself, brought to "
         "the look by a smooth gain, where the atlas has lost the picture), `target` the consolidated working-"
-        "size frame, `output` the full-resolution result.", "",
-        markdown_table(HEADER, table_rows(run["cases"]))])
-    write_section(DOCS, "stages", body)
-    print(f"wrote {DOCS}")
+        "size frame, `output` the full-resolution result.",
+        markdown_table(HEADER, table_rows(run["cases"])))
 
 
 def main(argv=None) -> int:
@@ -122,8 +119,6 @@ def main(argv=None) -> int:
 
     from deflicker_engine import AnalysisParams, Deflicker
     from deflicker_engine.config import from_dict
-    from deflicker_engine.io import spool_frames, with_colorspace
-    from deflicker_engine.pipeline import correct_frame, transfer_of
 
     engine = Deflicker(device=args.device)
     cases = flicker_cases(args.cases)
@@ -134,13 +129,10 @@ def main(argv=None) -> int:
         errors = StageErrors([np.asarray(f, np.float32) for f in reference])
         t0 = time.perf_counter()
         params = from_dict(AnalysisParams, {"preset": case.preset})   # as quality.py runs it
-        decisions: List[Dict] = []
         # uint16 (display-referred, like the clips) at the case's rate: what quality.py's engine method does
-        with spool_frames(iter(to_uint16(inputs)), rate=_rate(case.fps)) as source:
-            info = with_colorspace(source.info, params.colorspace)
-            for index, target in engine.targets(source, params, decisions=decisions, observe=errors):
-                native = correct_frame(source.read(index), target, info, 1.0, transfer_of(decisions, index))
-                errors("output", index, from_native([native])[0])
+        outputs = engine.deflicker_frames(iter(to_uint16(inputs)), params, observe=errors, rate=_rate(case.fps))
+        for index, output in enumerate(outputs):
+            errors("output", index, from_native([output])[0])
         for index, frame in enumerate(inputs):
             errors("input", index, frame)
         window = window_of(case.setting)
