@@ -198,7 +198,7 @@ def decide_look(shot: ShotSurvey, params: AnalysisParams, fps: float) -> Tuple[n
     tolerance = TOLERANCE if shot.neutral else COLOUR_TOLERANCE
     transfer = GRAIN_TRANSFER if shot.neutral and not hold else PRECISE_TRANSFER
     decided = dict(decided, consolidation=consolidation, tolerance=tolerance, transfer=list(transfer),
-                   neutral=shot.neutral)
+                   neutral=shot.neutral, fast_gains=[w.fast for w in shot.windows])
     if not params.use_atlas or shot.count < 2 or hold:
         return kept, None, decided   # hold: the user says the look changes are artefacts, all of them go
     # a colour shot's gate weighs the flicker against the trend it was calibrated on (2.5 hold times, no

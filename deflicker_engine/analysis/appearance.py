@@ -298,6 +298,16 @@ def frame_to_frame_level(series: np.ndarray, spread_cells: float = 1.5) -> np.nd
     return _blurred_spread((np.diff(series, axis=0) / np.sqrt(2.0)).astype(np.float32), spread_cells)
 
 
+def step_level(steps: np.ndarray, spread_cells: float = 1.5) -> float:
+    """How fast a run of frames flickers: [T, rows, cols, 3] log gains of each frame against the one before
+    it (tracked along the flow, so motion does not count) -> the median region's RMS step, after a spatial
+    blur of `spread_cells` cells, max over channels. Unlike `frame_to_frame_level` (a robust spread) it
+    counts flicker that is redrawn only every few frames at its full size."""
+    smooth = np.stack([cv2.GaussianBlur(step.astype(np.float32), (0, 0), spread_cells, borderType=cv2.BORDER_REFLECT)
+                       for step in steps])
+    return float(np.median(np.sqrt(np.mean(np.abs(smooth).max(axis=-1) ** 2, axis=0))))
+
+
 def harm_gate(level: np.ndarray, floor: float, shape: Tuple[int, int], clip_floor: float,
               quick: Optional[np.ndarray] = None, quick_floor: float = 0.0) -> Optional[np.ndarray]:
     """H x W x 1 share of the correction to apply, or None where every pixel gets all of it.

@@ -37,6 +37,9 @@ class AtlasConfig:
     w_flow: float = 0.1
     w_rigid: float = 0.005
     w_small: float = 0.001
+    appearance_cells: int = 8     # per-frame log gain grid, cells across the long side (0: none)
+    appearance_sigma: float = 6.0   # frames: gains model only changes faster than this (slower ones are the texture's)
+    lr_appearance: float = 0.02
 
 
 # --- homographies -------------------------------------------------------------------------------------
@@ -190,6 +193,26 @@ def _gain_free(x: torch.Tensor) -> torch.Tensor:
     return x / (scale + 1e-4)
 
 
+def _appearance_grid(h: int, w: int, cells: int) -> tuple:
+    if not cells:
+        return (1, 1)
+    long_side = max(h, w)
+    return max(2, round(cells * h / long_side)), max(2, round(cells * w / long_side))
+
+
+def _temporal_smoother(count: int, sigma: float, device) -> torch.Tensor:
+    t = torch.arange(count, dtype=torch.float32, device=device)
+    k = torch.exp(-0.5 * ((t[:, None] - t[None, :]) / max(sigma, 1e-3)) ** 2)
+    return k / k.sum(dim=1, keepdim=True)
+
+
+def _appearance(gains: torch.Tensor, smoother: torch.Tensor, index: torch.Tensor, size: tuple) -> torch.Tensor:
+    """[B, 3, h, w] multiplicative appearance of frames `index`: the per-frame log gain grid less its own
+    temporal Gaussian mean (slow changes belong to the texture: on a pan they cannot be told from it)."""
+    fast = gains[index] - torch.einsum("bt,tchw->bchw", smoother[index], gains)
+    return torch.exp(F.interpolate(fast, size=size, mode="bilinear", align_corners=True))
+
+
 def fit_atlas(frames: np.ndarray, fwd: np.ndarray, bwd: np.ndarray, mask_fwd: np.ndarray, mask_bwd: np.ndarray,
               config: AtlasConfig = AtlasConfig(), seed: int = 0, progress: ProgressFn = no_progress,
               cancel: Optional[CancelToken] = None, stage: str = "atlas",
@@ -211,6 +234,9 @@ def fit_atlas(frames: np.ndarray, fwd: np.ndarray, bwd: np.ndarray, mask_fwd: np
     for level in levels:
         level.requires_grad_(True)
     residual = torch.zeros(count, 2, *config.grid, device=device, requires_grad=True)
+    gains = torch.zeros(count, 3, *_appearance_grid(h, w, config.appearance_cells), device=device,
+                        requires_grad=bool(config.appearance_cells))
+    smoother = _temporal_smoother(count, config.appearance_sigma, device)
     atlas = Atlas(init, torch.from_numpy(to_canvas).to(device=device, dtype=torch.float64), residual, (h, w))
 
     def texture() -> torch.Tensor:
@@ -228,8 +254,10 @@ def fit_atlas(frames: np.ndarray, fwd: np.ndarray, bwd: np.ndarray, mask_fwd: np
     flows_b = torch.from_numpy(np.ascontiguousarray(bwd, dtype=np.float32)).to(device)
     masks_f = torch.from_numpy(np.ascontiguousarray(mask_fwd, dtype=np.float32))[:, None].to(device)
     masks_b = torch.from_numpy(np.ascontiguousarray(mask_bwd, dtype=np.float32))[:, None].to(device)
-    optimiser = torch.optim.Adam([{"params": levels, "lr": config.lr_texture},
-                                  {"params": [residual], "lr": config.lr_residual}])
+    groups = [{"params": levels, "lr": config.lr_texture}, {"params": [residual], "lr": config.lr_residual}]
+    if config.appearance_cells:
+        groups.append({"params": [gains], "lr": config.lr_appearance})
+    optimiser = torch.optim.Adam(groups)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.steps, eta_min=0.1 * config.lr_texture)
     pairs = min(config.batch_pairs, count - 1)
 
@@ -241,7 +269,10 @@ def fit_atlas(frames: np.ndarray, fwd: np.ndarray, bwd: np.ndarray, mask_fwd: np
         coords = atlas.mapping(index)
         target = images[index]
 
-        recon = torch.sqrt((_sample(tex, coords.detach()) - target) ** 2 + 1e-6).mean()
+        seen = _sample(tex, coords.detach())
+        if config.appearance_cells:
+            seen = seen * _appearance(gains, smoother, index, (h, w))
+        recon = torch.sqrt((seen - target) ** 2 + 1e-6).mean()
         rendered = _sample(tex.detach(), coords)
         gradient = sum((a - b).abs().mean() for a, b in zip(_gradients(_gain_free(rendered)),
                                                           _gradients(_gain_free(target))))

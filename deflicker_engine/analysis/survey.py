@@ -9,7 +9,7 @@ of log gains a frame. Pass two (`filtering.finalise`) reads the clip again with 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
@@ -18,11 +18,17 @@ import torch
 from ..progress import CancelToken, check_cancel
 from . import appearance
 from .atlas import Atlas, AtlasConfig, fit_atlas
-from .flow import make_flow_engine, normalised_gray, pair_flows, resize_flow
+from .flow import make_flow_engine, normalised_gray, pair_flows, resize_flow, warp
 from .shots import CutDetector
 
 ATLAS_SCALE = 0.5     # the atlas is fitted at half the working resolution: appearance is low-frequency
 NEUTRAL_TOLERANCE = 1e-4
+# A window whose frame-to-frame appearance steps, tracked along the flow, reach this level (log; the median
+# cell's RMS) has fast flicker, and its atlas fit models fast per-frame gains (AtlasConfig.appearance_cells)
+# so that the flicker is not averaged into the texture. Below it the gains stay off: on a clean camera clip
+# they take up the picture's own fast changes and move it (dev bmx clean 41.2 -> 38.9 dB). Dev levels:
+# clean 0.001-0.022, drift and W = 30 0.011-0.039, W = 10 0.037-0.079, W = 3 0.09-0.14, W = 1 0.16-0.27.
+FAST_STEP = 0.05
 
 
 @dataclass
@@ -34,6 +40,7 @@ class WindowAtlas:
     stop: int
     atlas: Atlas
     offset: np.ndarray
+    fast: bool = False        # fitted with fast per-frame gains (FAST_STEP)
 
 
 @dataclass
@@ -67,6 +74,7 @@ class ShotSurvey:
             out[f"{prefix}w{k}_to_canvas"] = win.atlas.to_canvas.cpu().numpy()
             out[f"{prefix}w{k}_residual"] = win.atlas.residual.cpu().numpy()
             out[f"{prefix}w{k}_offset"] = win.offset
+            out[f"{prefix}w{k}_fast"] = np.array(win.fast)
         return out
 
     @classmethod
@@ -78,7 +86,8 @@ class ShotSurvey:
             atlas = Atlas(torch.from_numpy(data[f"{prefix}w{k}_texture"]).to(device),
                           torch.from_numpy(data[f"{prefix}w{k}_to_canvas"]).to(device),
                           torch.from_numpy(data[f"{prefix}w{k}_residual"]).to(device), (ah, aw))
-            windows.append(WindowAtlas(a, b, atlas, np.asarray(data[f"{prefix}w{k}_offset"], np.float32)))
+            fast = f"{prefix}w{k}_fast" in data and bool(data[f"{prefix}w{k}_fast"])   # (older surveys: none)
+            windows.append(WindowAtlas(a, b, atlas, np.asarray(data[f"{prefix}w{k}_offset"], np.float32), fast))
         return cls(start, stop, (h, w), (gh, gw), windows, np.asarray(data[f"{prefix}series"], np.float32),
                    bool(neutral))
 
@@ -186,6 +195,7 @@ class ShotSurveyor:
         self.frames: Dict[int, np.ndarray] = {}
         self.gray: Dict[int, np.ndarray] = {}
         self.flows: Dict[int, tuple] = {}           # t -> flows between t and t+1, at the atlas size
+        self.steps: Dict[int, np.ndarray] = {}      # t -> log gain of frame t against frame t-1 along the flow
         self.windows: List[WindowAtlas] = []
         self.series: List[np.ndarray] = []
         self.settled = 0                             # frames [0, settled) are measured
@@ -220,6 +230,8 @@ class ShotSurveyor:
         self.gray[t] = normalised_gray(frame.astype(np.float32))
         if t - 1 in self.gray:            # (not for the first frame a restored surveyor is given again)
             fwd, bwd, mf, mb = pair_flows(self.gray[t - 1], self.gray[t], self._flow_engine)
+            before = warp(self.frames[t - 1].astype(np.float32), bwd)
+            self.steps[t] = appearance.measure(frame.astype(np.float32), before, self.grid)
             self.flows[t - 1] = (resize_flow(fwd, self.small).astype(np.float16),
                                  resize_flow(bwd, self.small).astype(np.float16),
                                  _shrink(mf, self.small).astype(np.float16), _shrink(mb, self.small).astype(np.float16))
@@ -254,7 +266,10 @@ class ShotSurveyor:
         def on_atlas_step(stage: str, step: int, steps: int) -> None:
             self.on_progress(done + (b - done) * step / max(steps, 1))
 
-        atlas = fit_atlas(frames, fwd, bwd, mf, mb, self.config, seed=self.seed + self.start + a,
+        steps = [self.steps[t] for t in range(a + 1, b) if t in self.steps]
+        fast = bool(steps) and appearance.step_level(np.stack(steps)) >= FAST_STEP
+        config = self.config if fast else replace(self.config, appearance_cells=0)
+        atlas = fit_atlas(frames, fwd, bwd, mf, mb, config, seed=self.seed + self.start + a,
                           progress=on_atlas_step, cancel=self.cancel, device=self.device)
         offset = np.zeros((*self.grid, 3), np.float32)
         if self.windows:
@@ -265,7 +280,7 @@ class ShotSurveyor:
                 prev *= appearance.gain_field(previous.offset, self.shape)[None]
                 cur = atlas.render(self.shape, [t - a for t in shared])
                 offset = appearance.window_offset(prev, cur, self.grid)
-        self.windows.append(WindowAtlas(a, b, atlas, offset))
+        self.windows.append(WindowAtlas(a, b, atlas, offset, fast))
         if len(self.windows) >= 2:
             # no later window starts before this one: frames before it are covered for good
             self._settle(a)
@@ -280,6 +295,8 @@ class ShotSurveyor:
             del self.frames[t]
         for t in [t for t in self.flows if t < keep_from]:
             del self.flows[t]
+        for t in [t for t in self.steps if t <= keep_from]:
+            del self.steps[t]
 
 
 def _resize(frame: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:

@@ -123,3 +123,15 @@ def test_window_offset_is_the_gain_between_two_renders_of_the_same_frames():
     grid = ap.grid_shape(48, 64)
     offset = ap.window_offset(frames * 1.25, frames, grid)
     assert np.allclose(offset, np.log(1.25), atol=0.02)
+
+
+def test_step_level_counts_flicker_redrawn_every_few_frames_at_its_full_size():
+    """W = 3 flicker steps on one frame in three: a robust spread calls that steady, the RMS step does not."""
+    rng = np.random.default_rng(2)
+    series = np.broadcast_to(_window_flicker(90, 3, (1, 1), 0.12, seed=2), (90, 3, 4, 3))   # smooth in space
+    steps = np.diff(series, axis=0)
+    assert np.quantile(ap.frame_to_frame_level(series), 0.75) < 0.01
+    assert ap.step_level(steps) > 0.08
+    drift = np.full((89, 3, 4, 3), 0.004, np.float32) + rng.normal(0, 0.002, (89, 3, 4, 3)).astype(np.float32)
+    assert ap.step_level(drift) < 0.01                  # a slow drift, whatever it adds up to, steps by little
+    assert ap.step_level(np.zeros((5, 3, 4, 3), np.float32)) == 0.0

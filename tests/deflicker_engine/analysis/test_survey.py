@@ -112,3 +112,30 @@ def test_pass_one_stopped_inside_a_shot_resumes_from_its_checkpoint_without_fitt
         for wa, wb in zip(a.windows, b.windows):
             np.testing.assert_allclose(wa.atlas.texture.numpy(), wb.atlas.texture.numpy(), atol=1e-5)
             np.testing.assert_allclose(wa.offset, wb.offset, atol=1e-5)
+
+
+def test_only_windows_that_flicker_fast_fit_per_frame_gains_and_the_choice_is_saved(monkeypatch, tmp_path):
+    """Frame-to-frame flicker, tracked along the flow so the pan does not count, turns the atlas's fast gains on
+    for its window; a clean pan leaves them off (on a camera clip they would take up the picture's own
+    changes). The choice travels with the saved survey; a survey saved before it existed reads as off."""
+    fitted = []
+    fit = sv.fit_atlas
+
+    def recording(*args, **kwargs):
+        fitted.append(args[5].appearance_cells)
+        return fit(*args, **kwargs)
+    monkeypatch.setattr(sv, "fit_atlas", recording)
+    clean = textured_scene(20, 32, 48, pan=0.7, seed=3)
+    (steady,) = _survey(clean, window=20, steps=2)
+    assert fitted == [0] and [w.fast for w in steady.windows] == [False]
+    (flickering,) = _survey(flicker(clean, amount=0.2), window=20, steps=2)
+    assert fitted == [0, AtlasConfig().appearance_cells] and AtlasConfig().appearance_cells > 0
+    assert [w.fast for w in flickering.windows] == [True]
+
+    path = tmp_path / "surveys.npz"
+    sv.save_surveys(path, [flickering])
+    assert [w.fast for w in sv.load_surveys(path, CPU)[0].windows] == [True]
+    arrays = dict(np.load(path))
+    del arrays["s0_w0_fast"]
+    np.savez(tmp_path / "older.npz", **arrays)
+    assert [w.fast for w in sv.load_surveys(tmp_path / "older.npz", CPU)[0].windows] == [False]
