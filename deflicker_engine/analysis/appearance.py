@@ -273,11 +273,16 @@ def genuine_change(series: np.ndarray, mode: str, slow_frames: float,
     return trend, dict(chosen, mode=mode)
 
 
+def _blurred(values: np.ndarray, spread_cells: float) -> np.ndarray:
+    """[T, rows, cols, 3] values, each frame blurred over `spread_cells` cells (flicker is smooth in space)."""
+    return np.stack([cv2.GaussianBlur(frame.astype(np.float32, copy=False), (0, 0), spread_cells,
+                                      borderType=cv2.BORDER_REFLECT) for frame in values])
+
+
 def _blurred_spread(values: np.ndarray, spread_cells: float) -> np.ndarray:
     """[rows, cols] robust temporal spread of [T, rows, cols, 3] values after a spatial blur of
     `spread_cells` cells, max over channels."""
-    smooth = np.stack([cv2.GaussianBlur(frame, (0, 0), spread_cells, borderType=cv2.BORDER_REFLECT)
-                       for frame in values])
+    smooth = _blurred(values, spread_cells)
     spread = 1.4826 * np.median(np.abs(smooth - np.median(smooth, axis=0)), axis=0)
     return spread.max(axis=-1).astype(np.float32)
 
@@ -303,9 +308,8 @@ def step_level(steps: np.ndarray, spread_cells: float = 1.5) -> float:
     it (tracked along the flow, so motion does not count) -> the median region's RMS step, after a spatial
     blur of `spread_cells` cells, max over channels. Unlike `frame_to_frame_level` (a robust spread) it
     counts flicker that is redrawn only every few frames at its full size."""
-    smooth = np.stack([cv2.GaussianBlur(step.astype(np.float32), (0, 0), spread_cells, borderType=cv2.BORDER_REFLECT)
-                       for step in steps])
-    return float(np.median(np.sqrt(np.mean(np.abs(smooth).max(axis=-1) ** 2, axis=0))))
+    smooth = np.abs(_blurred(steps, spread_cells)).max(axis=-1)
+    return float(np.median(np.sqrt(np.mean(smooth ** 2, axis=0))))
 
 
 def harm_gate(level: np.ndarray, floor: float, shape: Tuple[int, int], clip_floor: float,

@@ -194,8 +194,6 @@ def _gain_free(x: torch.Tensor) -> torch.Tensor:
 
 
 def _appearance_grid(h: int, w: int, cells: int) -> tuple:
-    if not cells:
-        return (1, 1)
     long_side = max(h, w)
     return max(2, round(cells * h / long_side)), max(2, round(cells * w / long_side))
 
@@ -234,9 +232,11 @@ def fit_atlas(frames: np.ndarray, fwd: np.ndarray, bwd: np.ndarray, mask_fwd: np
     for level in levels:
         level.requires_grad_(True)
     residual = torch.zeros(count, 2, *config.grid, device=device, requires_grad=True)
-    gains = torch.zeros(count, 3, *_appearance_grid(h, w, config.appearance_cells), device=device,
-                        requires_grad=bool(config.appearance_cells))
-    smoother = _temporal_smoother(count, config.appearance_sigma, device)
+    gains = smoother = None
+    if config.appearance_cells:
+        gains = torch.zeros(count, 3, *_appearance_grid(h, w, config.appearance_cells), device=device,
+                            requires_grad=True)
+        smoother = _temporal_smoother(count, config.appearance_sigma, device)
     atlas = Atlas(init, torch.from_numpy(to_canvas).to(device=device, dtype=torch.float64), residual, (h, w))
 
     def texture() -> torch.Tensor:
@@ -255,7 +255,7 @@ def fit_atlas(frames: np.ndarray, fwd: np.ndarray, bwd: np.ndarray, mask_fwd: np
     masks_f = torch.from_numpy(np.ascontiguousarray(mask_fwd, dtype=np.float32))[:, None].to(device)
     masks_b = torch.from_numpy(np.ascontiguousarray(mask_bwd, dtype=np.float32))[:, None].to(device)
     groups = [{"params": levels, "lr": config.lr_texture}, {"params": [residual], "lr": config.lr_residual}]
-    if config.appearance_cells:
+    if gains is not None:
         groups.append({"params": [gains], "lr": config.lr_appearance})
     optimiser = torch.optim.Adam(groups)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.steps, eta_min=0.1 * config.lr_texture)
@@ -270,7 +270,7 @@ def fit_atlas(frames: np.ndarray, fwd: np.ndarray, bwd: np.ndarray, mask_fwd: np
         target = images[index]
 
         seen = _sample(tex, coords.detach())
-        if config.appearance_cells:
+        if gains is not None:
             seen = seen * _appearance(gains, smoother, index, (h, w))
         recon = torch.sqrt((seen - target) ** 2 + 1e-6).mean()
         rendered = _sample(tex.detach(), coords)
