@@ -20,7 +20,7 @@ from .. import ops
 from ..analysis.flow import make_flow_engine, normalised_gray, pair_flows
 from ..ops import Array
 from .anchor import anchor_to_atlas, look_where_atlas_holds
-from .consolidate import TOLERANCE, blend_weight, reach
+from .consolidate import TOLERANCE, carry, combine, reach
 
 CHUNK = 32           # frames finalised at a time
 Observer = Callable[[str, int, Array], None]
@@ -36,7 +36,7 @@ class _Frame:
     atlas: Optional[Array] = None              # the look to reach
     filtered: Optional[Array] = None
     refined: Optional[Array] = None
-    forward: Optional[Array] = None            # forward consolidation
+    forward: Optional[Tuple[Array, Array]] = None   # forward consolidation: running mean, frames it stands for
     to_previous: Optional[Tuple[Array, Array]] = None   # flow t -> t-1 and its mask
     to_next: Optional[Tuple[Array, Array]] = None       # flow t -> t+1 and its mask
     gray: Optional[np.ndarray] = field(default=None, repr=False)
@@ -148,7 +148,7 @@ class ShotFinaliser:
             if self.observe is not None:
                 self.observe("filtered", f.index, f.filtered)
                 self.observe("refined", f.index, f.refined)
-            f.forward = self._blend(f.refined, prev.forward if prev is not None else None, f.to_previous)
+            f.forward = self._carry(f.refined, prev.forward if prev is not None else None, f.to_previous)
             if prev is not None:   # only the next frame's refiner needed them: the tail holds less
                 prev.atlas = prev.filtered = None
             prev = f
@@ -164,27 +164,24 @@ class ShotFinaliser:
         refined = from_batch(self.refiner(*tensors), f.filtered)[0]
         return f.filtered + (refined - current)
 
-    def _blend(self, current: Array, previous: Optional[Array], flow: Optional[Tuple[Array, Array]]) -> Array:
-        """One step of the consolidation recursion: `previous` (a neighbour's result) warped onto `current`."""
-        if self.consolidation <= 0 or previous is None or flow is None:
-            return current
-        # bicubic: a recursion re-warps its own output, and bilinear blur would pile up frame after frame
-        warped = ops.warp(previous, flow[0], cubic=True)
-        weight = blend_weight(current, warped, flow[1], self.consolidation, self.tolerance)
-        return current + weight * (warped - current)
+    def _carry(self, current: Array, state: Optional[Tuple[Array, Array]],
+               flow: Optional[Tuple[Array, Array]]) -> Tuple[Array, Array]:
+        """One step of a consolidation pass: a neighbour's (running mean, weight) carried onto `current`."""
+        if state is None:
+            return carry(current, None, None, None, self.consolidation, self.tolerance)
+        return carry(current, *state, flow, self.consolidation, self.tolerance)
 
     def _finalise(self, held: List[_Frame], first: int, count: int) -> Iterator[Tuple[int, Array]]:
         """The first `count` held frames: backward consolidation from the newest held frame, then the
         forward/backward mean, the gate and neutrality."""
-        backward: List[Optional[Array]] = [None] * len(held)
+        backward: List[Optional[Tuple[Array, Array]]] = [None] * len(held)
         after = None
         for k in range(len(held) - 1, -1, -1):
-            f = held[k]
-            after = self._blend(f.refined, after, f.to_next if k + 1 < len(held) else None)
+            after = self._carry(held[k].refined, after, held[k].to_next)
             backward[k] = after
         for k in range(count):
             f = held[k]
-            target = 0.5 * (f.forward + backward[k]) if self.consolidation > 0 else f.refined
+            target = combine(*f.forward, *backward[k]) if self.consolidation > 0 else f.refined
             if self.gate is not None:
                 target = f.image + self._gate(target) * (target - f.image)
             if self.neutral:
