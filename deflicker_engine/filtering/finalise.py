@@ -167,9 +167,7 @@ class ShotFinaliser:
     def _carry(self, current: Array, state: Optional[Tuple[Array, Array]],
                flow: Optional[Tuple[Array, Array]]) -> Tuple[Array, Array]:
         """One step of a consolidation pass: a neighbour's (running mean, weight) carried onto `current`."""
-        if state is None:
-            return carry(current, None, None, None, self.consolidation, self.tolerance)
-        return carry(current, *state, flow, self.consolidation, self.tolerance)
+        return carry(current, *(state or (None, None)), flow, self.consolidation, self.tolerance)
 
     def _finalise(self, held: List[_Frame], first: int, count: int) -> Iterator[Tuple[int, Array]]:
         """The first `count` held frames: backward consolidation from the newest held frame, then the
