@@ -53,8 +53,9 @@ def carry(current: Array, previous: Optional[Array], previous_weight: Optional[A
     warped onto `current` along `flow` (flow, mask). A fresh start (the first frame of a shot, a pixel just
     uncovered) stands for one frame, so the first frames of a shot are averaged over what there is instead
     of being left as they are; far from a start the weight tends to 1 / (1 - strength), the plain recursion.
+    At strength 0 nothing is carried, so nothing is warped.
     """
-    if previous is None or flow is None:
+    if previous is None or flow is None or strength <= 0:
         return current, _ones_like_plane(current)
     # bicubic: a recursion re-warps its own output, and bilinear blur would pile up frame after frame
     warped = ops.warp(previous, flow[0], cubic=True)
