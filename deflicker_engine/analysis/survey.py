@@ -230,8 +230,9 @@ class ShotSurveyor:
         self.gray[t] = normalised_gray(frame.astype(np.float32))
         if t - 1 in self.gray:            # (not for the first frame a restored surveyor is given again)
             fwd, bwd, mf, mb = pair_flows(self.gray[t - 1], self.gray[t], self._flow_engine)
-            before = warp(self.frames[t - 1].astype(np.float32), bwd)
-            self.steps[t] = appearance.measure(frame.astype(np.float32), before, self.grid)
+            if self.config.appearance_cells:   # only a fit that may model fast gains needs the steps
+                before = warp(self.frames[t - 1].astype(np.float32), bwd)
+                self.steps[t] = appearance.measure(frame.astype(np.float32), before, self.grid)
             self.flows[t - 1] = (resize_flow(fwd, self.small).astype(np.float16),
                                  resize_flow(bwd, self.small).astype(np.float16),
                                  _shrink(mf, self.small).astype(np.float16), _shrink(mb, self.small).astype(np.float16))
