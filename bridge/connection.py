@@ -193,7 +193,11 @@ class Connection(object):
         instance = None if op == "hello" else (self.server or {}).get("instance")
         pending = Pending(rid, op, instance)
         self._pending[rid] = pending
-        self._sock.send_multipart([wire.pack(header)] + [f.buffer for f in frames], copy=False)
+        try:
+            self._send([wire.pack(header)] + [f.buffer for f in frames], "request {} ({})".format(rid, op))
+        except RequestTimeout:
+            self._pending.pop(rid, None)
+            raise
         return pending
 
     def wait(self, pending, timeout=None, progress=None):
@@ -253,7 +257,7 @@ class Connection(object):
         if pending.done or pending.lost or self._sock is None:
             return
         header = wire.notice("credit", self.session, self.version, {"request": pending.rid, "frames": int(frames)})
-        self._sock.send(wire.pack(header))
+        self._send([wire.pack(header)], "credit for request {}".format(pending.rid))
 
     # ----------------------------------------------------------------- internals
     def _hello(self):
@@ -284,10 +288,20 @@ class Connection(object):
             sock.curve_publickey = self.curve.client_public
             sock.curve_secretkey = self.curve.client_secret
 
+    def _send(self, parts, what):
+        """Send one message; a socket with no peer to take it (a server that refused this client's CURVE
+        keys drops the connection) would block for ever, so the send is bounded by `timeout`."""
+        try:
+            self._sock.send_multipart(parts, copy=False)
+        except zmq.Again:
+            raise RequestTimeout("the server at {} did not take {} within {} s (is it running, and does it accept "
+                                 "this client's keys?)".format(self.address, what, self.timeout))
+
     def _new_socket(self):
         sock = self._context.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RCVHWM, 0)
+        sock.setsockopt(zmq.SNDTIMEO, -1 if self.timeout is None else int(self.timeout * 1000))
         self._configure(sock)
         sock.connect(self.address)
         return sock

@@ -107,6 +107,38 @@ def test_nobody_answering_is_server_unavailable_within_the_timeout(connect):
     assert time.monotonic() - started < 5
 
 
+class _NoPeerConnection(Connection):
+    """Sockets that queue only to a completed connection: the state a server that refused this client's CURVE
+    keys leaves behind (libzmq drops the connection), in which an unbounded send would block for ever."""
+
+    def _configure(self, sock):
+        sock.setsockopt(zmq.IMMEDIATE, 1)
+        super()._configure(sock)
+
+
+def test_a_connection_no_server_takes_fails_within_the_timeout_instead_of_blocking():
+    conn = _NoPeerConnection(f"tcp://127.0.0.1:{free_port()}", timeout=0.5, heartbeat_interval=0.1,
+                             heartbeat_timeout=1.0, retries=0)
+    outcome = []
+
+    def attempt():
+        try:
+            conn.connect()
+            outcome.append("connected")
+        except bridge.BridgeError as error:
+            outcome.append(error)
+
+    worker = threading.Thread(target=attempt, daemon=True)
+    started = time.monotonic()
+    worker.start()
+    worker.join(10)
+    if worker.is_alive():   # (its socket is left to the blocked thread: closing it from here would hang too)
+        pytest.fail("connect() blocked in send")
+    conn.close()
+    assert isinstance(outcome[0], bridge.ServerUnavailable) and "did not take" in str(outcome[0])
+    assert time.monotonic() - started < 5
+
+
 def test_garbage_and_version_mismatch_are_protocol_errors(peers, connect):
     garbage = peers(lambda peer, header, buffers: [(b"\xc1not msgpack", [])])
     with pytest.raises(bridge.ProtocolError):
