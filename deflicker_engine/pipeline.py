@@ -187,6 +187,7 @@ GRAIN_TRANSFER = (4, 2e-2)
 WARM_UP = 32                  # frames run before a resumed start at the least (the refiner's recurrence)
 NEUTRAL_CONSOLIDATION = 0.6   # black-and-white (archival film): keep more of the grain's own life
 GATE_TREND = appearance.AdaptiveConfig(windows=2.5, significance=0.0)   # what the harm floors were set against
+REPEATED_JUMPS = 2            # sudden changes of look in a shot that make it flicker, not a light switched on
 
 
 def decide_look(shot: ShotSurvey, params: AnalysisParams, fps: float) -> Tuple[np.ndarray, Optional[np.ndarray], Dict]:
@@ -206,14 +207,20 @@ def decide_look(shot: ShotSurvey, params: AnalysisParams, fps: float) -> Tuple[n
     # (bmx clean: 30 -> 42 dB). Black-and-white shots are archival film, whose flicker is the reason to run
     # at all: measured that way its weaker regions were half left alone (dev film local flicker 0.13 -> 0.32),
     # so they weigh it against the kept look; a clean black-and-white clip still measures far below the floors.
-    fast = appearance.adaptive_trend(shot.series, GATE_TREND)[0] \
-        if params.appearance == "adaptive" and not shot.neutral else kept
+    # A colour shot whose look jumps again and again is weighed both ways, the larger level counting: a clean
+    # clip's atlas error never jumps, and the trend follows slow flicker's plateaus (W = 30, steps) until the
+    # gate left most of it alone (dev goat W = 30 local: 38% of the correction applied).
+    calibrated = params.appearance == "adaptive" and not shot.neutral
+    fast = appearance.adaptive_trend(shot.series, GATE_TREND)[0] if calibrated else kept
     level = appearance.flicker_level(shot.series, fast)
+    jumps = appearance.jump_count(shot.series)
+    if calibrated and jumps >= REPEATED_JUMPS:
+        level = np.maximum(level, appearance.flicker_level(shot.series, kept))
     quick = appearance.frame_to_frame_level(shot.series)
     gate = appearance.harm_gate(level, HARM_FLOOR, shot.shape, HARM_CLIP_FLOOR, quick, HARM_QUICK_FLOOR)
     untouched = 0.0 if gate is None else float(np.mean(gate <= 0.0))
     decided = dict(decided, flicker=float(np.median(level)), frame_to_frame=float(np.quantile(quick, 0.75)),
-                   untouched=untouched)
+                   jumps=jumps, untouched=untouched)
     return kept, gate, decided
 
 

@@ -301,9 +301,12 @@ def test_film_weighs_its_flicker_against_the_kept_look_colour_against_the_calibr
 
     rng = np.random.default_rng(3)        # flicker holding 4 frames: the calibrated trend follows part of it
     draws = np.repeat(rng.normal(0, 0.08, (16, 1, 1, 1)), 4, axis=0)[:60]
+    eased = np.convolve(np.pad(draws[:, 0, 0, 0], 3, mode="edge"), np.ones(4) / 4, mode="valid")[:60]
+    draws = draws if neutral else eased[:, None, None, None]   # a colour shot's eased in over 4 frames: no jumps
     series = (draws + rng.normal(0, 0.01, (60, 3, 4, 3))).astype(np.float32)
     shot = ShotSurvey(0, 60, (48, 64), (3, 4), [], series, neutral)
-    kept, gate, _ = decide_look(shot, AnalysisParams(), 24.0)
+    kept, gate, decided = decide_look(shot, AnalysisParams(), 24.0)
+    assert neutral or decided["jumps"] < 2
     against = kept if neutral else appearance.adaptive_trend(series, GATE_TREND)[0]
     quick = appearance.frame_to_frame_level(series)
     expected = appearance.harm_gate(appearance.flicker_level(series, against), HARM_FLOOR, (48, 64), HARM_CLIP_FLOOR,
@@ -313,3 +316,32 @@ def test_film_weighs_its_flicker_against_the_kept_look_colour_against_the_calibr
                                  quick, HARM_QUICK_FLOOR)
     assert gate is not None and np.array_equal(gate, expected)
     assert other is None or not np.array_equal(other, expected)     # the two choices differ on this series
+
+
+def test_a_colour_shot_whose_look_jumps_again_and_again_is_corrected_where_the_calibrated_trend_left_it():
+    """Slow flicker's plateaus (steps, W = 30) are partly followed by the gate's calibrated trend, which then
+    sees less flicker; jumping repeatedly, the shot is also weighed against the kept look and the larger level
+    counts. One jump (a light switched on) leaves the calibrated gate as it was."""
+    from deflicker_engine.analysis import appearance
+    from deflicker_engine.analysis.survey import ShotSurvey
+    from deflicker_engine.pipeline import GATE_TREND, HARM_CLIP_FLOOR, HARM_FLOOR, HARM_QUICK_FLOOR, decide_look
+
+    rng = np.random.default_rng(8)
+    ramp = np.linspace(-1, 1, 4)[None, None, :, None]                          # smooth in space, like flicker
+    levels = 0.8 * np.array([0.0, 0.125, -0.05, 0.1, 0.025, 0.12])[:, None, None, None]
+    noise = rng.normal(0, 0.01, (120, 1, 1, 3)) + rng.normal(0, 0.005, (120, 3, 4, 3))   # an atlas's own error
+    steps = np.broadcast_to(np.repeat(levels * (1 + 0.3 * ramp), 20, axis=0), noise.shape)   # redrawn every 20
+    once = np.where(np.arange(120)[:, None, None, None] >= 60, steps[20:21], steps[:1])
+    for series, jumping in ((steps + noise, True), (once + noise, False)):
+        series = series.astype(np.float32)
+        shot = ShotSurvey(0, 120, (48, 64), (3, 4), [], series, False)
+        _, gate, decided = decide_look(shot, AnalysisParams(), 24.0)
+        calibrated = appearance.harm_gate(
+            appearance.flicker_level(series, appearance.adaptive_trend(series, GATE_TREND)[0]), HARM_FLOOR,
+            (48, 64), HARM_CLIP_FLOOR, appearance.frame_to_frame_level(series), HARM_QUICK_FLOOR)
+        share = (lambda g: 1.0 if g is None else float(g.mean()))
+        assert (decided["jumps"] >= 2) == jumping
+        if jumping:
+            assert share(gate) > share(calibrated) + 0.2, (share(gate), share(calibrated))
+        else:
+            assert share(gate) == share(calibrated)

@@ -118,6 +118,19 @@ def test_frame_to_frame_flicker_opens_the_gate_a_slow_wander_of_the_same_size_do
             assert np.array_equal(gate, plain)
 
 
+def test_jumps_count_sudden_changes_of_the_whole_look_not_a_wander_or_one_region():
+    rng = np.random.default_rng(6)
+    t = np.arange(90, dtype=np.float32)[:, None, None, None]
+    noise = rng.normal(0, 0.004, (90, 3, 4, 3)).astype(np.float32)
+    plateaus = np.select([t < 30, t < 60], [0.0, 0.25], -0.1)                 # flicker redrawn every 30 frames
+    light_on = np.where(t >= 45, 0.3, 0.0)                                     # a light switched on: once
+    ramp = np.clip((t - 20) / 40, 0, 1) * 0.6                                  # the same size, but gradual
+    corner = np.zeros((90, 3, 4, 1), np.float32)
+    corner[45:, 0, 0] = 0.5                                                    # one region only: not the frame
+    for change, jumps in ((plateaus, 2), (light_on, 1), (ramp, 0), (corner, 0)):
+        assert ap.jump_count((np.broadcast_to(change, noise.shape) + noise).astype(np.float32)) == jumps
+
+
 def test_window_offset_is_the_gain_between_two_renders_of_the_same_frames():
     frames = textured_scene(4, 48, 64, seed=2)
     grid = ap.grid_shape(48, 64)
