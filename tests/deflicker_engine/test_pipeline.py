@@ -293,11 +293,20 @@ def test_a_checkpoint_that_is_not_due_never_builds_the_state(tmp_path):
     assert built == [] and not (tmp_path / "partial.npz").exists()
 
 
+def _gate_against(series, trend):
+    """The do-no-harm gate decide_look would build for (48, 64) frames, with the flicker weighed against `trend`."""
+    from deflicker_engine.analysis import appearance
+    from deflicker_engine.pipeline import HARM_CLIP_FLOOR, HARM_FLOOR, HARM_QUICK_FLOOR
+
+    return appearance.harm_gate(appearance.flicker_level(series, trend), HARM_FLOOR, (48, 64), HARM_CLIP_FLOOR,
+                                appearance.frame_to_frame_level(series), HARM_QUICK_FLOOR)
+
+
 @pytest.mark.parametrize("neutral", [False, True])
 def test_film_weighs_its_flicker_against_the_kept_look_colour_against_the_calibrated_trend(neutral):
     from deflicker_engine.analysis import appearance
     from deflicker_engine.analysis.survey import ShotSurvey
-    from deflicker_engine.pipeline import GATE_TREND, HARM_CLIP_FLOOR, HARM_FLOOR, HARM_QUICK_FLOOR, decide_look
+    from deflicker_engine.pipeline import GATE_TREND, decide_look
 
     rng = np.random.default_rng(3)        # flicker holding 4 frames: the calibrated trend follows part of it
     draws = np.repeat(rng.normal(0, 0.08, (16, 1, 1, 1)), 4, axis=0)[:60]
@@ -307,13 +316,9 @@ def test_film_weighs_its_flicker_against_the_kept_look_colour_against_the_calibr
     shot = ShotSurvey(0, 60, (48, 64), (3, 4), [], series, neutral)
     kept, gate, decided = decide_look(shot, AnalysisParams(), 24.0)
     assert neutral or decided["jumps"] < 2
-    against = kept if neutral else appearance.adaptive_trend(series, GATE_TREND)[0]
-    quick = appearance.frame_to_frame_level(series)
-    expected = appearance.harm_gate(appearance.flicker_level(series, against), HARM_FLOOR, (48, 64), HARM_CLIP_FLOOR,
-                                    quick, HARM_QUICK_FLOOR)
-    other = appearance.harm_gate(appearance.flicker_level(series, appearance.adaptive_trend(series, GATE_TREND)[0]
-                                                          if neutral else kept), HARM_FLOOR, (48, 64), HARM_CLIP_FLOOR,
-                                 quick, HARM_QUICK_FLOOR)
+    calibrated = appearance.adaptive_trend(series, GATE_TREND)[0]
+    expected = _gate_against(series, kept if neutral else calibrated)
+    other = _gate_against(series, calibrated if neutral else kept)
     assert gate is not None and np.array_equal(gate, expected)
     assert other is None or not np.array_equal(other, expected)     # the two choices differ on this series
 
@@ -324,7 +329,7 @@ def test_a_colour_shot_whose_look_jumps_again_and_again_is_corrected_where_the_c
     counts. One jump (a light switched on) leaves the calibrated gate as it was."""
     from deflicker_engine.analysis import appearance
     from deflicker_engine.analysis.survey import ShotSurvey
-    from deflicker_engine.pipeline import GATE_TREND, HARM_CLIP_FLOOR, HARM_FLOOR, HARM_QUICK_FLOOR, decide_look
+    from deflicker_engine.pipeline import GATE_TREND, decide_look
 
     rng = np.random.default_rng(8)
     ramp = np.linspace(-1, 1, 4)[None, None, :, None]                          # smooth in space, like flicker
@@ -336,9 +341,7 @@ def test_a_colour_shot_whose_look_jumps_again_and_again_is_corrected_where_the_c
         series = series.astype(np.float32)
         shot = ShotSurvey(0, 120, (48, 64), (3, 4), [], series, False)
         _, gate, decided = decide_look(shot, AnalysisParams(), 24.0)
-        calibrated = appearance.harm_gate(
-            appearance.flicker_level(series, appearance.adaptive_trend(series, GATE_TREND)[0]), HARM_FLOOR,
-            (48, 64), HARM_CLIP_FLOOR, appearance.frame_to_frame_level(series), HARM_QUICK_FLOOR)
+        calibrated = _gate_against(series, appearance.adaptive_trend(series, GATE_TREND)[0])
         share = (lambda g: 1.0 if g is None else float(g.mean()))
         assert (decided["jumps"] >= 2) == jumping
         if jumping:
