@@ -193,13 +193,17 @@ REPEATED_JUMPS = 2            # sudden changes of look in a shot that make it fl
 def decide_look(shot: ShotSurvey, params: AnalysisParams, fps: float) -> Tuple[np.ndarray, Optional[np.ndarray], Dict]:
     """The shot's genuine change per frame and cell (log gains to keep), the do-no-harm gate and what was chosen
     (including the shot's consolidation strength and how its correction is carried to full resolution)."""
-    kept, decided = appearance.genuine_change(shot.series, params.appearance, params.slow_changes * fps)
+    amplitude, share, beat = appearance.beat(shot.series)
+    beating = appearance.beats(amplitude, share)
+    # a beat (mains light against the shutter) is flicker, never a change to keep: taken out of what the trend sees
+    looks = shot.series - beat[:, None, None, :] if beating else shot.series
+    kept, decided = appearance.genuine_change(looks, params.appearance, params.slow_changes * fps)
     hold = params.appearance == "hold"
     consolidation = min(params.consolidation, NEUTRAL_CONSOLIDATION) if shot.neutral else params.consolidation
     tolerance = TOLERANCE if shot.neutral else COLOUR_TOLERANCE
     transfer = GRAIN_TRANSFER if shot.neutral and not hold else PRECISE_TRANSFER
     decided = dict(decided, consolidation=consolidation, tolerance=tolerance, transfer=list(transfer),
-                   neutral=shot.neutral, fast_gains=[w.fast for w in shot.windows])
+                   neutral=shot.neutral, fast_gains=[w.fast for w in shot.windows], beat=beating)
     if not params.use_atlas or shot.count < 2 or hold:
         return kept, None, decided   # hold: the user says the look changes are artefacts, all of them go
     # a colour shot's gate weighs the flicker against the trend it was calibrated on (2.5 hold times, no
@@ -217,7 +221,10 @@ def decide_look(shot: ShotSurvey, params: AnalysisParams, fps: float) -> Tuple[n
     if calibrated and jumps >= REPEATED_JUMPS:
         level = np.maximum(level, appearance.flicker_level(shot.series, kept))
     quick = appearance.frame_to_frame_level(shot.series)
-    gate = appearance.harm_gate(level, HARM_FLOOR, shot.shape, HARM_CLIP_FLOOR, quick, HARM_QUICK_FLOOR)
+    # a beat is flicker however slowly it moves from frame to frame: a slow one (1 Hz at 25 fps) changes less
+    # a frame than the quick floor and was left three-quarters alone
+    gate = appearance.harm_gate(level, HARM_FLOOR, shot.shape, HARM_CLIP_FLOOR, quick, HARM_QUICK_FLOOR,
+                                flickers=beating)
     untouched = 0.0 if gate is None else float(np.mean(gate <= 0.0))
     decided = dict(decided, flicker=float(np.median(level)), frame_to_frame=float(np.quantile(quick, 0.75)),
                    jumps=jumps, untouched=untouched)

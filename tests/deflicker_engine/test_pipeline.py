@@ -302,6 +302,13 @@ def _gate_against(series, trend):
                                 appearance.frame_to_frame_level(series), HARM_QUICK_FLOOR)
 
 
+def _calibrated_trend(series):
+    from deflicker_engine.analysis import appearance
+    from deflicker_engine.pipeline import GATE_TREND
+
+    return appearance.adaptive_trend(series, GATE_TREND)[0]
+
+
 @pytest.mark.parametrize("neutral", [False, True])
 def test_film_weighs_its_flicker_against_the_kept_look_colour_against_the_calibrated_trend(neutral):
     from deflicker_engine.analysis import appearance
@@ -348,3 +355,24 @@ def test_a_colour_shot_whose_look_jumps_again_and_again_is_corrected_where_the_c
             assert share(gate) > share(calibrated) + 0.2, (share(gate), share(calibrated))
         else:
             assert share(gate) == share(calibrated)
+
+
+def test_a_colour_shot_with_a_slow_mains_beat_gets_the_whole_correction():
+    """Mains light beating at 1 Hz against 25 fps changes the look by less a frame than the quick floor, and its
+    spread sits between the clip floor and twice it, so the gate left most of it alone; a beat is flicker."""
+    from deflicker_engine.analysis.survey import ShotSurvey
+    from deflicker_engine.pipeline import decide_look
+
+    rng = np.random.default_rng(12)
+    t = np.arange(100, dtype=np.float32)[:, None, None, None]
+    noise = rng.normal(0, 0.004, (100, 3, 4, 3)) + rng.normal(0, 0.003, (100, 1, 1, 3))
+    for amplitude in (0.045, 0.0):
+        series = (amplitude * np.sin(2 * np.pi * t / 25.0) + noise).astype(np.float32)
+        shot = ShotSurvey(0, 100, (48, 64), (3, 4), [], series, False)
+        _, gate, decided = decide_look(shot, AnalysisParams(), 25.0)
+        before = _gate_against(series, _calibrated_trend(series))
+        if amplitude:
+            assert decided["beat"] and before is not None and before.mean() < 0.5
+            assert gate is None or gate.mean() > 0.9
+        else:
+            assert not decided["beat"] and gate is not None and gate.max() == 0.0

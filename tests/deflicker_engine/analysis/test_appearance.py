@@ -131,6 +131,32 @@ def test_jumps_count_sudden_changes_of_the_whole_look_not_a_wander_or_one_region
         assert ap.jump_count((np.broadcast_to(change, noise.shape) + noise).astype(np.float32)) == jumps
 
 
+def test_a_beat_is_a_periodic_whole_frame_change_not_a_wander_redrawn_flicker_or_noise():
+    rng = np.random.default_rng(9)
+    t = np.arange(100, dtype=np.float32)[:, None, None, None]
+    noise = rng.normal(0, 0.004, (100, 3, 4, 3)).astype(np.float32)
+    slow_beat = 0.05 * np.sin(2 * np.pi * t / 24.0 + 1.0)                      # 1 Hz at 24 fps: slow frame to frame
+    wander = 0.06 * np.sin(2 * np.pi * t / 150.0) + 0.03 * np.sin(2 * np.pi * t / 61.0)   # a camera's exposure
+    redrawn = np.repeat(rng.normal(0, 0.06, (10, 1, 1, 1)), 10, axis=0)       # W = 10 flicker: not periodic
+    faint = 0.01 * np.sin(2 * np.pi * t / 12.0)                               # periodic, but an atlas's error's size
+    for change, beating in ((slow_beat, True), (wander, False), (redrawn, False), (faint, False),
+                            (np.zeros_like(t), False)):
+        series = (np.broadcast_to(change, noise.shape) + noise).astype(np.float32)
+        assert ap.beats(*ap.beat(series)[:2]) == beating, ap.beat(series)[:2]
+    amplitude, share, fitted = ap.beat((np.broadcast_to(slow_beat, noise.shape) + noise).astype(np.float32))
+    assert abs(amplitude - 0.05) < 0.005 and share > 0.9
+    assert np.abs(fitted - slow_beat[:, 0, 0]).max() < 0.01           # the beat itself, in every channel
+    assert ap.beat(np.zeros((8, 3, 4, 3), np.float32))[:2] == (0.0, 0.0)          # too short to repeat three times
+
+
+def test_a_clip_known_to_flicker_passes_the_clip_test_its_regions_are_still_weighed():
+    level = np.array([[0.05, 0.05], [0.05, 0.01]], np.float32)    # between the clip floor and twice it; one calm
+    plain = ap.harm_gate(level, 0.02, (8, 8), 0.04)
+    known = ap.harm_gate(level, 0.02, (8, 8), 0.04, flickers=True)
+    assert plain.max() < 0.5 and known.max() == 1.0
+    assert known[-1, -1, 0] == 0.0                                 # the calm region is left alone all the same
+
+
 def test_window_offset_is_the_gain_between_two_renders_of_the_same_frames():
     frames = textured_scene(4, 48, 64, seed=2)
     grid = ap.grid_shape(48, 64)
