@@ -151,11 +151,13 @@ class EngineMethod:
         # uint16 frames: sRGB-encoded integers, so the engine sees them as display-referred, like the clips.
         native = iter(to_uint16(frames))
         takes = inspect.signature(engine.deflicker_frames).parameters
+        self.decisions = []          # per shot, what the engine chose (where it says): kept with the results
+        told = {"decisions": self.decisions} if "decisions" in takes else {}
         if fps is None:
-            out = list(engine.deflicker_frames(native, analysis_params, render_params))
+            out = list(engine.deflicker_frames(native, analysis_params, render_params, **told))
         elif "rate" in takes or "fps" in takes:
             rate = {"rate": _rate(fps)} if "rate" in takes else {"fps": fps}
-            out = list(engine.deflicker_frames(native, analysis_params, render_params, **rate))
+            out = list(engine.deflicker_frames(native, analysis_params, render_params, **rate, **told))
         else:
             from deflicker_engine.io import spool_frames
 

@@ -124,6 +124,8 @@ def run_cases(cases, methods: Dict, analysis: Dict, render: Dict) -> Tuple[List[
             result = evaluate(case, out, seconds=seconds, log=log)
             timings["evaluation_s"] += result["eval_seconds"]
             result.update(method=name, generation_seconds=generation)
+            if getattr(method, "decisions", None):
+                result["decisions"] = method.decisions
             results.append(result)
             log(f"    {name:14} {cell(result)}  [{seconds:.1f}s, eval {result['eval_seconds']:.1f}s]")
             del out
