@@ -358,6 +358,13 @@ def beats(amplitude: float, share: float) -> bool:
     return amplitude >= BEAT_LEVEL and share >= BEAT_SHARE
 
 
+def periodic_flicker(series: np.ndarray) -> Optional[np.ndarray]:
+    """[T, 3] log gains of the shot's beat (`beat`, mains light) where it beats (`beats`), else None: flicker
+    whose every frame's gain is known, to be divided out of the frames as it is."""
+    amplitude, share, fitted = beat(series)
+    return fitted if beats(amplitude, share) else None
+
+
 def step_level(steps: np.ndarray, spread_cells: float = 1.5) -> float:
     """How fast a run of frames flickers: [T, rows, cols, 3] log gains of each frame against the one before
     it (tracked along the flow, so motion does not count) -> the median region's RMS step, after a spatial

@@ -376,3 +376,30 @@ def test_a_colour_shot_with_a_slow_mains_beat_gets_the_whole_correction():
             assert gate is None or gate.mean() > 0.9
         else:
             assert not decided["beat"] and gate is not None and gate.max() == 0.0
+
+
+def test_pass_two_works_on_frames_with_a_known_beat_divided_out(engine, monkeypatch):
+    """A beat's gain is known frame by frame: the finaliser gets the frames without it (so the filter, the
+    consolidation and the gate's fallback never see it), and the clip still comes out without it."""
+    from deflicker_engine import pipeline
+
+    clean = textured_scene(48, 32, 48, seed=5, pan=0.0)
+    beat = 1 + 0.08 * np.sin(2 * np.pi * np.arange(48) / 8.0)
+    frames = np.clip(clean * beat[:, None, None, None], 0, 1).astype(np.float32)
+    given = []
+    run = pipeline.ShotFinaliser.run
+
+    def spy(self, frames):
+        return run(self, (given.append(np.asarray(f, np.float32)) or f for f in frames))
+
+    monkeypatch.setattr(pipeline.ShotFinaliser, "run", spy)
+    decisions = []
+    out = np.stack(list(engine.deflicker_frames(iter(frames), FAST, decisions=decisions))).astype(np.float32)
+    assert decisions[0]["beat"] and len(given) == 48
+
+    def swing(clip):        # how far the frames' mean brightness strays from the clean clip's, over the shot
+        means = np.log(np.stack(clip).mean(axis=(1, 2, 3)) / clean.mean(axis=(1, 2, 3)))
+        return float(np.std(means))
+
+    assert swing(given) < 0.25 * swing(frames)
+    assert swing(out) < 0.25 * swing(frames)
