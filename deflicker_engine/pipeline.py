@@ -193,7 +193,7 @@ REPEATED_JUMPS = 2            # sudden changes of look in a shot that make it fl
 def decide_look(shot: ShotSurvey, params: AnalysisParams, fps: float) -> Tuple[np.ndarray, Optional[np.ndarray], Dict]:
     """The shot's genuine change per frame and cell (log gains to keep), the do-no-harm gate and what was chosen
     (including the shot's consolidation strength and how its correction is carried to full resolution)."""
-    beat = appearance.periodic_flicker(shot.series)
+    beat = shot.beat
     beating = beat is not None
     # a beat (mains light against the shutter) is flicker, never a change to keep: taken out of what the trend
     # sees (and out of the frames pass two works on, `without_beat`)
@@ -334,8 +334,7 @@ class Deflicker:
                                       shot.neutral, self.filter, self.refiner if params.refine else None,
                                       decided["consolidation"], self.device, on_frame,
                                       tolerance=decided["tolerance"], **extra)
-            frames = without_beat(_working_frames(source, info, shape, first, shot.stop),
-                                  appearance.periodic_flicker(shot.series) if decided["beat"] else None,
+            frames = without_beat(_working_frames(source, info, shape, first, shot.stop), shot.beat,
                                   first - shot.start)
             for t, target in finaliser.run(frames):
                 index = first + t

@@ -10,6 +10,7 @@ of log gains a frame. Pass two (`filtering.finalise`) reads the clip again with 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
@@ -58,6 +59,12 @@ class ShotSurvey:
     @property
     def count(self) -> int:
         return self.stop - self.start
+
+    @cached_property
+    def beat(self) -> Optional[np.ndarray]:
+        """[T, 3] log gains of the shot's periodic flicker (mains light), or None where it does not beat:
+        decided once, for the look (pipeline.decide_look) and the frames pass two works on alike."""
+        return appearance.periodic_flicker(self.series)
 
     def atlas_frame(self, t: int) -> np.ndarray:
         """The normalised, cross-faded atlas frame of shot frame t, float32 [h, w, 3]."""
