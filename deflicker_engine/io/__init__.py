@@ -1,19 +1,22 @@
 """Frames in and out: video (PyAV), PNG/JPEG/TIFF (OpenCV), EXR (OpenEXR), colour (encodings, OpenColorIO
 colour spaces), atomic outputs.
 
-See docs/architecture.md, "Frames", for the contract.
+See docs/architecture.md, "Frames", for the contract. The names below load on first use, so a module that needs
+only `atomic_file` (the checkpoint writer, training) does not load FFmpeg and OpenEXR.
 """
-from .base import FrameSource
-from .colour import from_working, to_working
-from .encoder import DEFAULT_RATE
-from .guard import check_output_path
-from .info import ClipInfo
-from .ocio import ColourTransform, colour_transform
-from .sinks import FrameSink, open_sink
-from .source import open_source, with_colorspace, with_colour
-from .spool import spool_frames
-from .staging import atomic_file
+from importlib import import_module
 
-__all__ = ["DEFAULT_RATE", "ClipInfo", "ColourTransform", "FrameSink", "FrameSource", "atomic_file",
-           "check_output_path", "colour_transform", "from_working", "open_sink", "open_source", "spool_frames",
-           "to_working", "with_colorspace", "with_colour"]
+_HOMES = {"FrameSource": "base", "from_working": "colour", "to_working": "colour", "DEFAULT_RATE": "encoder",
+          "check_output_path": "guard", "ClipInfo": "info", "ColourTransform": "ocio",
+          "colour_transform": "ocio", "FrameSink": "sinks", "open_sink": "sinks", "open_source": "source",
+          "with_colorspace": "source", "with_colour": "source", "spool_frames": "spool", "atomic_file": "staging"}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name in _HOMES:
+        value = getattr(import_module(f".{_HOMES[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
