@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..filtering.filter_net import FilterConfig, NeuralFilter
+from ..device import resolve_device
 from ..filtering.weights import FILTER_WEIGHTS
 from .loop import optimise, psnr, run_meta
 from .script import add_config_arguments, run_training, script_main
@@ -27,15 +29,18 @@ from . import data as D
 
 @dataclass
 class TrainFilterConfig:
-    steps: int = 6000          # optimisation steps
-    batch: int = 12            # crops per step
+    steps: int = 12000         # optimisation steps
+    batch: int = 24            # crops per step
     crop: int = 128            # training crop side (taken from a 1x to 1.6x larger window)
     lr: float = 1e-3           # peak learning rate (Adam), cosine decay to lr / 30
     warmup: int = 100          # linear warm-up steps
-    eval_every: int = 500      # steps between validations (and checkpoint saves)
+    eval_every: int = 1000     # steps between validations (and checkpoint saves)
+    stop_at: int = 0           # stop after this many steps of the `steps` schedule (0: run it all)
     val_side: int = 384        # long side of the held-out kodak24 pictures
     seed: int = 0
-    threads: int = 2
+    threads: int = 2           # torch threads of the training process
+    workers: int = 0           # processes making batches (0: in-process); results do not depend on it
+    device: str = "auto"       # auto | cpu | cuda
     data: str = str(D.default_data_dir())
     out: str = str(FILTER_WEIGHTS)
 
@@ -47,12 +52,12 @@ def to_tensor(array: np.ndarray) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model: NeuralFilter, cases: Sequence) -> Dict[str, float]:
+def evaluate(model: NeuralFilter, cases: Sequence, device: torch.device = torch.device("cpu")) -> Dict[str, float]:
     """PSNR (dB) of the distorted input, the flawed atlas and the filter output against the clean picture."""
     model.eval()
     scores: Dict[str, List[float]] = {"input": [], "atlas": [], "output": []}
     for frame, atlas, clean in cases:
-        f, a, c = to_tensor(frame), to_tensor(atlas), to_tensor(clean)
+        f, a, c = (to_tensor(x).to(device) for x in (frame, atlas, clean))
         scores["input"].append(psnr(f, c))
         scores["atlas"].append(psnr(a, c))
         scores["output"].append(psnr(model(f, a), c))
@@ -62,24 +67,26 @@ def evaluate(model: NeuralFilter, cases: Sequence) -> Dict[str, float]:
 
 def train(cfg: TrainFilterConfig, log: Callable[[str], None] = tqdm.write) -> Dict[str, Any]:
     """Run the whole training; write the checkpoint to cfg.out; return its meta data."""
+    device = resolve_device(cfg.device)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
     train_paths, val_paths = D.list_images(Path(cfg.data))
     log(f"filter: {len(train_paths)} training pictures, {len(val_paths)} held out; loading...")
     pool = D.load_pool(train_paths)
     cases = D.validation_filter_cases(D.load_pool(val_paths, cfg.val_side)) if val_paths else []
 
     net_config = FilterConfig()
-    model = NeuralFilter(net_config)
+    model = NeuralFilter(net_config).to(device)
     meta = run_meta("NeuralFilter", model, cfg, train_paths, val_paths)
 
-    def loss_at(step: int) -> torch.Tensor:
-        frames, atlases, targets = (torch.from_numpy(x) for x in D.filter_batch(pool, rng, cfg.batch, cfg.crop))
+    def loss_of(batch) -> torch.Tensor:
+        frames, atlases, targets = batch
         return F.mse_loss(model(frames, atlases), targets)
 
-    return optimise(model, net_config, cfg, "filter", loss_at, lambda: evaluate(model, cases) if cases else {},
-                    lambda scores: "kodak24 " + "  ".join(f"{k} {v:.2f}" for k, v in scores.items()), meta, log)
+    return optimise(model, net_config, cfg, "filter", partial(D.filter_batch, pool, batch=cfg.batch, size=cfg.crop),
+                    loss_of, lambda: evaluate(model, cases, device) if cases else {},
+                    lambda scores: "kodak24 " + "  ".join(f"{k} {v:.2f}" for k, v in scores.items()), meta, log,
+                    device)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

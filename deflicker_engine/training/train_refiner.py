@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -22,18 +23,19 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from ..device import resolve_device
 from ..filtering.refiner_net import LocalRefiner, RefinerConfig, first_frame_inputs
 from ..filtering.weights import REFINER_WEIGHTS
 from . import data as D
 from . import distortions as X
-from .loop import optimise, psnr, run_meta
+from .loop import optimise, psnr, run_meta, to_device
 from .script import add_config_arguments, run_training, script_main
 
 
 @dataclass
 class TrainRefinerConfig:
-    steps: int = 1200          # optimisation steps (each unrolls `frames` frames)
-    batch: int = 8             # clips per step
+    steps: int = 8000          # length of the learning-rate schedule (each step unrolls `frames` frames)
+    batch: int = 16            # clips per step
     crop: int = 96             # clip side in pixels
     frames: int = 5            # frames per training clip
     lr: float = 1.5e-3         # peak learning rate (Adam), cosine decay to lr / 30
@@ -41,12 +43,15 @@ class TrainRefinerConfig:
     w_clean: float = 1.0       # L1 to the clean frame
     w_temporal: float = 0.5    # masked L1 to the flow-warped previous output
     w_recon: float = 0.1       # L1 to the filter output O^f_t
-    eval_every: int = 500
+    eval_every: int = 1000
+    stop_at: int = 5000        # stop after this many steps of the `steps` schedule (0: run it all)
     val_clips: int = 24        # held-out clips made from kodak24
     val_frames: int = 8
     val_size: int = 192
     seed: int = 0
-    threads: int = 2
+    threads: int = 2           # torch threads of the training process
+    workers: int = 0           # processes making batches (0: in-process); results do not depend on it
+    device: str = "auto"       # auto | cpu | cuda
     data: str = str(D.default_data_dir())
     out: str = str(REFINER_WEIGHTS)
 
@@ -54,7 +59,8 @@ class TrainRefinerConfig:
 def flow_warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """Sample image (N x C x H x W) at x + flow(x) (flow N x 2 x H x W, pixels), like analysis.flow.warp."""
     n, _, h, w = image.shape
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=image.dtype), torch.arange(w, dtype=image.dtype), indexing="ij")
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=image.dtype, device=image.device),
+                            torch.arange(w, dtype=image.dtype, device=image.device), indexing="ij")
     gx = (xs + flow[:, 0]) * (2.0 / max(w - 1, 1)) - 1.0
     gy = (ys + flow[:, 1]) * (2.0 / max(h - 1, 1)) - 1.0
     return F.grid_sample(image, torch.stack([gx, gy], dim=-1), mode="bilinear", padding_mode="border",
@@ -144,24 +150,24 @@ def evaluate(model: LocalRefiner, clips: Sequence[Dict]) -> Dict[str, float]:
 
 def train(cfg: TrainRefinerConfig, log: Callable[[str], None] = tqdm.write) -> Dict[str, Any]:
     """Run the whole training; write the checkpoint to cfg.out; return its meta data."""
+    device = resolve_device(cfg.device)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
     train_paths, val_paths = D.list_images(Path(cfg.data))
     log(f"refiner: {len(train_paths)} training pictures, {len(val_paths)} held out; loading...")
     pool = D.load_pool(train_paths)
-    clips = validation_clips(D.load_pool(val_paths, 384), cfg) if val_paths else []
+    clips = [to_device(clip, device) for clip in validation_clips(D.load_pool(val_paths, 384), cfg)] if val_paths else []
 
     net_config = RefinerConfig()
-    model = LocalRefiner(net_config)
+    model = LocalRefiner(net_config).to(device)
     meta = run_meta("LocalRefiner", model, cfg, train_paths, val_paths)
 
-    def loss_at(step: int) -> torch.Tensor:
-        b = clip_batch(pool, rng, cfg.batch, cfg.frames, cfg.crop)
+    def loss_of(b: Dict[str, torch.Tensor]) -> torch.Tensor:
         return clip_loss(unroll(model, b["filtered"], b["flow_in"], b["mask_in"]), b, cfg)
 
-    return optimise(model, net_config, cfg, "refiner", loss_at, lambda: evaluate(model, clips) if clips else {},
-                    lambda scores: "  ".join(f"{k} {v}" for k, v in scores.items()), meta, log)
+    make = partial(clip_batch, pool, batch=cfg.batch, frames=cfg.frames, size=cfg.crop)
+    return optimise(model, net_config, cfg, "refiner", make, loss_of, lambda: evaluate(model, clips) if clips else {},
+                    lambda scores: "  ".join(f"{k} {v}" for k, v in scores.items()), meta, log, device)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -24,8 +24,8 @@ def pictures(tmp_path):
 
 
 def tiny_filter(root, out, **kw):
-    return train_filter.TrainFilterConfig(steps=3, batch=2, crop=48, warmup=1, eval_every=3, val_side=96,
-                                          threads=1, data=str(root), out=str(out), **kw)
+    settings = dict(steps=3, batch=2, crop=48, warmup=1, eval_every=3, val_side=96, threads=1)
+    return train_filter.TrainFilterConfig(data=str(root), out=str(out), **{**settings, **kw})
 
 
 def test_filter_training_writes_a_loadable_checkpoint(pictures, tmp_path):
@@ -45,15 +45,40 @@ def test_filter_training_is_reproducible(pictures, tmp_path):
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
+def test_filter_training_does_not_depend_on_how_many_processes_make_the_batches(pictures, tmp_path):
+    train_filter.train(tiny_filter(pictures, tmp_path / "a.pt"), log=lambda s: None)
+    train_filter.train(tiny_filter(pictures, tmp_path / "w.pt", workers=2), log=lambda s: None)
+    a, w = (torch.load(tmp_path / f"{n}.pt", weights_only=True)["state_dict"] for n in "aw")
+    assert all(torch.equal(a[k], w[k]) for k in a)
+
+
+def test_a_run_can_stop_part_way_through_its_schedule(pictures, tmp_path):
+    meta = train_filter.train(tiny_filter(pictures, tmp_path / "s.pt", steps=4, stop_at=2), log=lambda s: None)
+    train_filter.train(tiny_filter(pictures, tmp_path / "f.pt", steps=4), log=lambda s: None)
+    assert meta["steps_done"] == 2 and meta["train"]["steps"] == 4
+    s, f = (torch.load(tmp_path / f"{n}.pt", weights_only=True)["state_dict"] for n in "sf")
+    assert not all(torch.equal(s[k], f[k]) for k in s)
+
+
+def tiny_refiner(root, out, **kw):
+    return train_refiner.TrainRefinerConfig(steps=2, batch=2, crop=48, frames=3, warmup=1, eval_every=2,
+                                            val_clips=2, val_frames=3, val_size=48, threads=1,
+                                            data=str(root), out=str(out), **kw)
+
+
 def test_refiner_training_writes_a_loadable_checkpoint(pictures, tmp_path):
-    cfg = train_refiner.TrainRefinerConfig(steps=2, batch=2, crop=48, frames=3, warmup=1, eval_every=2,
-                                           val_clips=2, val_frames=3, val_size=48, threads=1,
-                                           data=str(pictures), out=str(tmp_path / "r.pt"))
-    meta = train_refiner.train(cfg, log=lambda s: None)
-    assert meta["steps_done"] == 2
+    meta = train_refiner.train(tiny_refiner(pictures, tmp_path / "r.pt"), log=lambda s: None)
+    assert meta["steps_done"] == 2 and meta["device"].startswith("cpu")
     scores = meta["validation"]
     assert scores["temporal_clean"] < scores["temporal_input"]
     assert load_refiner(path=tmp_path / "r.pt").meta["train"]["frames"] == 3
+
+
+def test_refiner_batches_made_by_worker_processes_train_the_same_network(pictures, tmp_path):
+    train_refiner.train(tiny_refiner(pictures, tmp_path / "a.pt"), log=lambda s: None)
+    train_refiner.train(tiny_refiner(pictures, tmp_path / "w.pt", workers=2), log=lambda s: None)
+    a, w = (torch.load(tmp_path / f"{n}.pt", weights_only=True)["state_dict"] for n in "aw")
+    assert all(torch.equal(a[k], w[k]) for k in a)
 
 
 def test_deflicker_train_command(pictures, tmp_path):
