@@ -128,8 +128,9 @@ class EngineMethod:
 
     _engines: Dict[str, object] = {}
 
-    def __init__(self, device: str = "auto", **analysis):
+    def __init__(self, device: str = "auto", weights_dir: Optional[str] = None, **analysis):
         self.device = device
+        self.weights_dir = weights_dir  # candidate networks (a folder with filter.pt and refiner.pt); None: shipped
         self.analysis = analysis
 
     def __call__(self, frames: Frames, fps: Optional[float] = None, analysis: Optional[Dict] = None,
@@ -138,9 +139,10 @@ class EngineMethod:
 
         from deflicker_engine import AnalysisParams, Deflicker, RenderParams
 
-        engine = self._engines.get(self.device)
+        key = f"{self.device}|{self.weights_dir or ''}"
+        engine = self._engines.get(key)
         if engine is None:
-            engine = self._engines[self.device] = Deflicker(device=self.device)
+            engine = self._engines[key] = Deflicker(device=self.device, weights_dir=self.weights_dir)
         try:  # as the CLI builds them: a preset's values apply, explicit values win over them
             from deflicker_engine.config import from_dict
         except ImportError:
@@ -167,7 +169,7 @@ class EngineMethod:
         return from_native(out)
 
 
-def make_methods(names: Sequence[str], device: str = "auto") -> Dict[str, Method]:
+def make_methods(names: Sequence[str], device: str = "auto", weights_dir: Optional[str] = None) -> Dict[str, Method]:
     """Methods by name, in the order asked; unknown names stop the script with the list of known ones.
 
     Every method takes `(frames, fps=...)`; EngineMethods also take analysis= and render= overrides."""
@@ -175,8 +177,8 @@ def make_methods(names: Sequence[str], device: str = "auto") -> Dict[str, Method
         "raw": lambda: method_raw,
         "ffmpeg": lambda: ffmpeg_deflicker,
         "ffmpeg-am": lambda: (lambda frames, fps=24: ffmpeg_deflicker(frames, mode="am", fps=fps)),
-        "ours-no-atlas": lambda: EngineMethod(device, use_atlas=False),
-        "ours": lambda: EngineMethod(device),
+        "ours-no-atlas": lambda: EngineMethod(device, weights_dir, use_atlas=False),
+        "ours": lambda: EngineMethod(device, weights_dir),
     }
     unknown = [n for n in names if n not in factories]
     if unknown:

@@ -513,6 +513,8 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help=f"about 10 short cases (<= {devset.QUICK_FRAMES} "
                         "frames): a smoke run of the harness")
     parser.add_argument("--device", default="auto", help="device for our engine")
+    parser.add_argument("--weights", default=None, metavar="DIR",
+                        help="networks to score instead of the shipped ones (DIR/filter.pt, DIR/refiner.pt)")
     parser.add_argument("--out", type=Path, default=OUT, help="folder for quality-<tag>.json")
     parser.add_argument("--tag", default=None, help="name of this run (default: the split, -quick)")
     parser.add_argument("--no-docs", action="store_true", help="do not touch docs/benchmarks.md or docs/figures")
@@ -533,7 +535,7 @@ def main(argv=None) -> int:
     split = args.split or ("all" if args.quick else "dev")
     tag = args.tag or f"{split}{'-quick' if args.quick else ''}"
     names = [m for m in args.methods.split(",") if m]
-    methods = make_methods(names, args.device)
+    methods = make_methods(names, args.device, args.weights)
     analysis, render = parse_params(args.param)
     kinds = [k for k in args.kinds.split(",") if k]
     try:

@@ -21,6 +21,9 @@ if [ -d .whl ] && python3 -c 'import sys; sys.exit(sys.version_info[:2] != (3, 1
 else
     export PYTHONPATH=$PWD
 fi
+# the project itself, for its entry points (the `deflicker` subcommands); the working tree stays first on the path
+python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --target /tmp/site . \
+    && export PYTHONPATH=$PWD:/tmp/site || exit 1
 python3 - <<'PY' 2>&1 | tee "$OUT/device.txt"
 import torch
 print("torch", torch.__version__, "cuda", torch.cuda.is_available(),
