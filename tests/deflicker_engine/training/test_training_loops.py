@@ -1,5 +1,7 @@
 """The training commands, end to end on a tiny generated picture folder: they run, save and reproduce."""
 import argparse
+import os
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -7,7 +9,7 @@ import pytest
 import torch
 
 from deflicker_engine.filtering import load_filter, load_refiner
-from deflicker_engine.training import cli, train_filter, train_refiner
+from deflicker_engine.training import cli, loop, train_filter, train_refiner
 
 
 @pytest.fixture
@@ -45,13 +47,6 @@ def test_filter_training_is_reproducible(pictures, tmp_path):
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
-def test_filter_training_does_not_depend_on_how_many_processes_make_the_batches(pictures, tmp_path):
-    train_filter.train(tiny_filter(pictures, tmp_path / "a.pt"), log=lambda s: None)
-    train_filter.train(tiny_filter(pictures, tmp_path / "w.pt", workers=2), log=lambda s: None)
-    a, w = (torch.load(tmp_path / f"{n}.pt", weights_only=True)["state_dict"] for n in "aw")
-    assert all(torch.equal(a[k], w[k]) for k in a)
-
-
 def test_a_run_can_stop_part_way_through_its_schedule(pictures, tmp_path):
     meta = train_filter.train(tiny_filter(pictures, tmp_path / "s.pt", steps=4, stop_at=2), log=lambda s: None)
     train_filter.train(tiny_filter(pictures, tmp_path / "f.pt", steps=4), log=lambda s: None)
@@ -74,9 +69,26 @@ def test_refiner_training_writes_a_loadable_checkpoint(pictures, tmp_path):
     assert load_refiner(path=tmp_path / "r.pt").meta["train"]["frames"] == 3
 
 
-def test_refiner_batches_made_by_worker_processes_train_the_same_network(pictures, tmp_path):
-    train_refiner.train(tiny_refiner(pictures, tmp_path / "a.pt"), log=lambda s: None)
-    train_refiner.train(tiny_refiner(pictures, tmp_path / "w.pt", workers=2), log=lambda s: None)
+def pid_and_draws(rng):
+    """A batch that says which process made it."""
+    return {"pid": torch.tensor(os.getpid()), "draws": torch.from_numpy(rng.random(3))}
+
+
+def test_worker_processes_make_the_batches_the_training_process_would_have_made():
+    cpu = torch.device("cpu")
+    here = list(loop.batches(pid_and_draws, SimpleNamespace(seed=3, steps=4, workers=0), cpu))
+    there = list(loop.batches(pid_and_draws, SimpleNamespace(seed=3, steps=4, workers=2), cpu))
+    assert len(here) == len(there) == 4
+    assert all(int(b["pid"]) == os.getpid() for b in here) and all(int(b["pid"]) != os.getpid() for b in there)
+    assert all(torch.equal(h["draws"], t["draws"]) for h, t in zip(here, there))
+    assert not torch.equal(here[0]["draws"], here[1]["draws"])
+
+
+@pytest.mark.parametrize("network", ["filter", "refiner"])
+def test_batches_made_by_worker_processes_train_the_same_network(network, pictures, tmp_path):
+    module, config = (train_filter, tiny_filter) if network == "filter" else (train_refiner, tiny_refiner)
+    module.train(config(pictures, tmp_path / "a.pt"), log=lambda s: None)
+    module.train(config(pictures, tmp_path / "w.pt", workers=2), log=lambda s: None)
     a, w = (torch.load(tmp_path / f"{n}.pt", weights_only=True)["state_dict"] for n in "aw")
     assert all(torch.equal(a[k], w[k]) for k in a)
 
