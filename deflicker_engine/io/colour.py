@@ -83,10 +83,14 @@ def from_working(rgb: np.ndarray, alpha: Optional[np.ndarray], info: ClipInfo) -
 
 
 def _to_native(values: np.ndarray, dtype: np.dtype, scale: Optional[float]) -> np.ndarray:
+    """Integers: scaled, NaN -> 0, clipped (infinities too) and rounded. fmax drops NaN in one pass, where
+    nan_to_num made four (a third of the full-size render's CPU time on a GPU machine)."""
     if scale is None:
         return values.astype(dtype)
-    values = np.nan_to_num(values * np.float32(scale), nan=0.0)
-    return np.clip(np.rint(values), 0, scale).astype(dtype)
+    scaled = values * np.float32(scale)
+    np.fmax(scaled, 0, out=scaled)
+    np.minimum(scaled, scale, out=scaled)
+    return np.rint(scaled, out=scaled).astype(dtype)
 
 
 def _alpha_plane(alpha: Optional[np.ndarray], size, dtype: np.dtype, scale: Optional[float]) -> np.ndarray:

@@ -21,6 +21,16 @@ def test_integers_map_to_unit_range_and_back_exactly(dtype):
     assert np.array_equal(from_working(rgb, None, info(dtype)), frame)
 
 
+@pytest.mark.parametrize("dtype", ["uint8", "uint16"])
+def test_integer_output_turns_nan_into_black_and_infinities_into_the_range_ends(dtype):
+    top = np.iinfo(dtype).max
+    rgb = np.array([[[np.nan, np.inf, -np.inf], [1e30, -1e30, 0.25]]], dtype=np.float32)
+    out = from_working(rgb, None, ClipInfo(kind="sequence", path="x", count=1, width=2, height=1, channels=3,
+                                           dtype=dtype, encoding="srgb"))
+    assert out.dtype == np.dtype(dtype)
+    assert out.tolist() == [[[0, top, 0], [top, 0, round(0.25 * top)]]]
+
+
 def test_integer_output_is_clipped_and_rounded():
     rgb = np.array([[[-0.2, 0.5, 1.7]]], dtype=np.float32)
     out = from_working(rgb, None, ClipInfo("sequence", 1, 1, 1, 3, "uint8"))
