@@ -31,7 +31,7 @@ def main() -> int:
     for path, side, quality in [(p, 512, args.quality) for p in training] + [(p, 384, 95) for p in validation]:
         target = (out / path.relative_to(root)).with_suffix(".jpg")
         target.parent.mkdir(parents=True, exist_ok=True)
-        bgr = cv2.cvtColor((D.read_rgb(path, side) * 255).round().astype("uint8"), cv2.COLOR_RGB2BGR)
+        bgr = cv2.cvtColor(D.load_pool([path], side)[0], cv2.COLOR_RGB2BGR)  # the picture as training reads it
         cv2.imwrite(str(target), bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
     total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f"{len(training)} training + {len(validation)} validation pictures -> {out} ({total / 2 ** 20:.1f} MiB)")
