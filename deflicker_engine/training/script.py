@@ -6,7 +6,7 @@ import sys
 from dataclasses import fields
 from typing import Callable, List, Optional
 
-from ..errors import InputError
+from ..errors import DeflickerError
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, cls) -> None:
@@ -28,11 +28,11 @@ def run_training(args: argparse.Namespace, cls, train: Callable) -> int:
 
 
 def script_main(argv: Optional[List[str]], prog: str, description: str, cls, train: Callable) -> int:
-    """`python -m deflicker_engine.training.train_*`: parse, train, one-line error on bad data."""
+    """`python -m deflicker_engine.training.train_*`: parse, train, one-line error on bad data or device."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     add_config_arguments(parser, cls)
     try:
         return run_training(parser.parse_args(argv), cls, train)
-    except InputError as error:
+    except DeflickerError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

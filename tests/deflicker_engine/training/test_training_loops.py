@@ -107,3 +107,10 @@ def test_deflicker_train_command(pictures, tmp_path):
 def test_missing_data_is_reported(tmp_path, capsys):
     assert train_filter.main(["--data", str(tmp_path / "absent"), "--out", str(tmp_path / "x.pt")]) == 1
     assert "--data" in capsys.readouterr().err
+
+
+def test_a_device_that_is_not_there_is_reported(pictures, tmp_path, capsys):
+    assert train_filter.main(["--data", str(pictures), "--device", "gpu9", "--out", str(tmp_path / "x.pt")]) == 1
+    error = capsys.readouterr().err
+    assert "unknown device 'gpu9'" in error and "Traceback" not in error
+    assert not (tmp_path / "x.pt").exists()
