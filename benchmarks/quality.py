@@ -535,6 +535,14 @@ def main(argv=None) -> int:
     split = args.split or ("all" if args.quick else "dev")
     tag = args.tag or f"{split}{'-quick' if args.quick else ''}"
     names = [m for m in args.methods.split(",") if m]
+    if args.weights:  # stop before a long run rather than fail every case of it
+        from deflicker_engine.errors import WeightsError
+        from deflicker_engine.filtering.weights import load_filter, load_refiner
+        try:  # loaded as the engine will load them, so a wrong or damaged file is caught here too
+            load_filter(path=Path(args.weights) / "filter.pt")
+            load_refiner(path=Path(args.weights) / "refiner.pt")
+        except WeightsError as exc:
+            raise SystemExit(f"--weights: {exc}")
     methods = make_methods(names, args.device, args.weights)
     analysis, render = parse_params(args.param)
     kinds = [k for k in args.kinds.split(",") if k]

@@ -50,3 +50,22 @@ def test_a_later_run_replaces_the_results_it_has_again():
     merged = quality.merge_runs([first, again])
     assert sorted((r["case"], r["psnr"]) for r in merged["results"]) == [("d01/w1-local", 26.0),
                                                                         ("d02/clean-bw", 60.0)]
+
+
+def test_candidate_networks_that_cannot_load_stop_the_run_before_it_starts(tmp_path):
+    import pytest
+    import quality
+    import torch
+
+    from deflicker_engine.filtering.weights import REFINER_WEIGHTS
+
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+    torch.save(torch.load(REFINER_WEIGHTS, weights_only=True), wrong / "filter.pt")   # a refiner named filter.pt
+    torch.save(torch.load(REFINER_WEIGHTS, weights_only=True), wrong / "refiner.pt")
+    for folder, says in ((tmp_path / "absent", "missing"), (wrong, "expected a NeuralFilter")):
+        with pytest.raises(SystemExit) as stop:
+            quality.main(["--quick", "--methods", "ours", "--weights", str(folder), "--no-docs",
+                          "--out", str(tmp_path / "out")])
+        assert str(stop.value).startswith("--weights:") and says in str(stop.value)
+    assert not (tmp_path / "out").exists()
