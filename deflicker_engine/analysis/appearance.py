@@ -220,8 +220,19 @@ def local_linear(values: np.ndarray, sigma: float) -> np.ndarray:
     return out.reshape(values.shape).astype(np.float32)
 
 
+LEVEL_TRIM = 0.25   # share of each end of a cell's series left out of the shot's level (an interquartile mean)
 TREND_NOISE = 1.5   # a local linear trend's noise against a local mean's (its wider equivalent kernel)
 ENERGY_SPAN = 2.0   # sigmas around a frame over which a trend's departure from the level is weighed
+
+
+def shot_level(values: np.ndarray, trim: float = LEVEL_TRIM) -> np.ndarray:
+    """Each series' level along axis 0 (keepdims): the mean of its central values. The median alone left the
+    look's time-mean ~0.03 log away from the input's per cell (a few draws of local flicker are lopsided), a
+    static bias worth up to ~0.4 dB on dev; the mean of all of it lets a genuine change's shorter side pull
+    the level over (dev d04 W = 10 local: -0.8 dB against the interquartile mean)."""
+    ordered = np.sort(values, axis=0)
+    cut = int(np.floor(trim * len(values)))
+    return ordered[cut:len(values) - cut].mean(axis=0, keepdims=True)
 
 
 def significant(values: np.ndarray, trend: np.ndarray, hold_frames: float, sigma: float,
@@ -235,7 +246,7 @@ def significant(values: np.ndarray, trend: np.ndarray, hold_frames: float, sigma
     energy around each frame (RMS over a Gaussian of ENERGY_SPAN sigmas), not frame by frame, so a genuine
     ramp is kept whole, also where it crosses the level; the shrinkage is a non-negative garrote (what
     clearly departs passes unbent)."""
-    level = np.median(values, axis=0, keepdims=True)
+    level = shot_level(values)
     left = values - trend
     spread = 1.4826 * np.median(np.abs(left - np.median(left, axis=0, keepdims=True)), axis=0, keepdims=True)
     wander = TREND_NOISE * spread * np.sqrt(max(hold_frames, 1.0) / (2.0 * np.sqrt(np.pi) * sigma))

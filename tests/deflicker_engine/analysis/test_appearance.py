@@ -81,6 +81,16 @@ def test_what_stationary_flicker_makes_of_the_trend_is_not_kept():
     assert wander(2.0) < 0.5 * wander(0.0)
 
 
+def test_the_kept_look_sits_at_the_flicker_centre_not_its_middle_draw():
+    # a short W = 10 shot: ten draws of local flicker per cell, lopsided, as a few draws are
+    flicker = _window_flicker(100, 10, (4, 6), 0.2, seed=7)
+    kept, _ = ap.adaptive_trend(flicker)
+    centre = flicker.mean(axis=0)                      # the best guess at the clean look from ten draws
+    median_off = np.sqrt(np.mean((np.median(flicker, axis=0) - centre) ** 2))
+    kept_off = np.sqrt(np.mean((kept.mean(axis=0) - centre) ** 2))
+    assert kept_off < 0.85 * median_off, (kept_off, median_off)
+
+
 def test_adaptive_keeps_a_genuine_step_and_a_ramp():
     count = 120
     t = np.arange(count, dtype=np.float32)[:, None, None, None]
