@@ -107,7 +107,8 @@ def optimise(model: nn.Module, net_config: Any, cfg: Any, name: str, make: Calla
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     started = time.perf_counter()
     running = None
-    bar = tqdm(range(cfg.steps), desc=name, dynamic_ncols=True, mininterval=5.0)
+    run = min(cfg.steps, cfg.stop_at) if cfg.stop_at > 0 else cfg.steps
+    bar = tqdm(range(run), desc=name, dynamic_ncols=True, mininterval=5.0)   # the bar counts what will run
     for step, batch in zip(bar, batches(make, cfg, device)):
         for group in optimiser.param_groups:
             group["lr"] = learning_rate(step, cfg)
@@ -118,13 +119,10 @@ def optimise(model: nn.Module, net_config: Any, cfg: Any, name: str, make: Calla
         optimiser.step()
         running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
         bar.set_postfix(loss=f"{running:.5f}")
-        last = step + 1 == cfg.steps or step + 1 == cfg.stop_at
-        if (step + 1) % cfg.eval_every == 0 or last:
+        if (step + 1) % cfg.eval_every == 0 or step + 1 == run:
             scores = validate()
             meta.update(steps_done=step + 1, loss=round(running, 6), wall_s=round(time.perf_counter() - started, 1),
                         validation=scores, device=device_name(device))
             log(f"{name} step {step + 1}: loss {running:.5f}  {summary(scores)}")
             save_checkpoint(cfg.out, model, net_config, meta)
-        if last:
-            break
     return meta
