@@ -40,9 +40,8 @@ PRESETS: Dict[str, Preset] = {p.name: p for p in (
                           "beats and rolling bands; the strongest temporal consolidation (the beats are frame to "
                           "frame)", {"consolidation": 0.95}),
     Preset("processed", "per-frame processed or generated video (colourised, dehazed, enhanced, styled): one "
-                        "appearance for the whole shot, every appearance change is an artefact, and so is "
-                        "detail that changes from frame to frame (seen at up to 640 pixels)",
-           {"appearance": "hold", "working_size": 640}),
+                        "appearance for the whole shot, every appearance change is an artefact",
+           {"appearance": "hold"}),
 )}
 
 

@@ -182,11 +182,8 @@ def _working_frames(source: FrameSource, info: ClipInfo, shape: Tuple[int, int],
 # regularisation): precise by default; smoother for black-and-white film, so that grain the consolidation
 # evened out at the working size is not taken off the full frame (on colour footage the smoother fit lets
 # local flicker through: E_warp 1.65x -> 1.48x the floor on a 640x360 W = 1 clip with the precise one).
-# Processed video (`hold`) carries the correction as it is: its per-frame detail is itself flicker, which the
-# consolidation evened out at the working size and a local affine fit of the input would bring back.
 PRECISE_TRANSFER = (2, 1e-3)
 GRAIN_TRANSFER = (4, 2e-2)
-STRUCTURE_TRANSFER = (0, 0.0)
 WARM_UP = 32                  # frames run before a resumed start at the least (the refiner's recurrence)
 NEUTRAL_CONSOLIDATION = 0.6   # black-and-white (archival film): keep more of the grain's own life
 GATE_TREND = appearance.AdaptiveConfig(windows=2.5, significance=0.0)   # what the harm floors were set against
@@ -205,7 +202,7 @@ def decide_look(shot: ShotSurvey, params: AnalysisParams, fps: float) -> Tuple[n
     hold = params.appearance == "hold"
     consolidation = min(params.consolidation, NEUTRAL_CONSOLIDATION) if shot.neutral else params.consolidation
     tolerance = TOLERANCE if shot.neutral else COLOUR_TOLERANCE
-    transfer = STRUCTURE_TRANSFER if hold else GRAIN_TRANSFER if shot.neutral else PRECISE_TRANSFER
+    transfer = GRAIN_TRANSFER if shot.neutral and not hold else PRECISE_TRANSFER
     decided = dict(decided, consolidation=consolidation, tolerance=tolerance, transfer=list(transfer),
                    neutral=shot.neutral, fast_gains=[w.fast for w in shot.windows], beat=beating)
     if not params.use_atlas or shot.count < 2 or hold:

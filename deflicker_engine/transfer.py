@@ -31,13 +31,9 @@ def downscale(image: Array, shape: Tuple[int, int]) -> Array:
 
 
 def fit_correction(small_in: Array, small_out: Array, radius: int = 2, eps: float = 1e-3) -> Tuple[Array, Array]:
-    """Per-pixel, per-channel (a, b) with small_out - small_in ~= a * small_in + b locally. Radius 0 carries
-    the correction as it is (a = 0, b = the difference): every structure the working picture changed, for
-    processed video whose per-frame detail is itself the flicker."""
+    """Per-pixel, per-channel (a, b) with small_out - small_in ~= a * small_in + b locally."""
     x = small_in if ops.is_torch(small_in) else small_in.astype(np.float32)
     delta = small_out - x if ops.is_torch(small_out) else small_out.astype(np.float32) - x
-    if radius == 0:
-        return delta * 0.0, delta
     mean_x, mean_d = ops.box(x, radius), ops.box(delta, radius)
     var_x = ops.box(x * x, radius) - mean_x * mean_x
     cov = ops.box(x * delta, radius) - mean_x * mean_d

@@ -270,17 +270,16 @@ def test_a_disk_analysis_stopped_in_pass_one_resumes_from_its_last_checkpoint(en
 
 
 @pytest.mark.parametrize("neutral, appearance, expected", [(False, "adaptive", "precise"), (True, "adaptive", "grain"),
-                                                             (True, "hold", "structure"), (False, "hold", "structure")])
-def test_film_keeps_its_grain_and_processed_video_gets_the_whole_correction(neutral, appearance, expected):
+                                                             (True, "hold", "precise"), (False, "hold", "precise")])
+def test_only_black_and_white_film_gets_the_grain_keeping_transfer(neutral, appearance, expected):
     from deflicker_engine.analysis.survey import ShotSurvey
     from deflicker_engine.filtering.consolidate import COLOUR_TOLERANCE, TOLERANCE
-    from deflicker_engine.pipeline import GRAIN_TRANSFER, PRECISE_TRANSFER, STRUCTURE_TRANSFER, decide_look
+    from deflicker_engine.pipeline import GRAIN_TRANSFER, PRECISE_TRANSFER, decide_look
 
     series = np.random.default_rng(0).normal(0, 0.1, (40, 3, 4, 3)).astype(np.float32)
     shot = ShotSurvey(0, 40, (48, 64), (3, 4), [], series, neutral)
     _, _, decided = decide_look(shot, AnalysisParams(appearance=appearance), 24.0)
-    assert tuple(decided["transfer"]) == {"precise": PRECISE_TRANSFER, "grain": GRAIN_TRANSFER,
-                                          "structure": STRUCTURE_TRANSFER}[expected]
+    assert tuple(decided["transfer"]) == {"precise": PRECISE_TRANSFER, "grain": GRAIN_TRANSFER}[expected]
     # film grain is a real per-frame change for the consolidation; a colour shot's leftover flicker is not
     assert decided["tolerance"] == (TOLERANCE if neutral else COLOUR_TOLERANCE) and TOLERANCE < COLOUR_TOLERANCE
 
