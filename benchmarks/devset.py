@@ -699,6 +699,7 @@ def _case_stats(case: Case, flows: ReferenceFlows) -> Dict:
             stats["e_input"] = flows.warp_error(case.inputs())["e_warp"]
         if case.kind == "processed":
             stats["contrast"] = contrast_scale(case.inputs(), case.reference())
+            stats["laplacian_in"] = laplacian_var(case.inputs())
         if case.bw:
             inputs = case.inputs()
             stats["local_flicker_in"] = local_flicker(case, inputs)
@@ -734,6 +735,8 @@ def evaluate(case: Case, outputs: Sequence[np.ndarray], seconds: Optional[float]
         elif case.kind == "processed":
             gap = stats["e_input"] - floor
             result["gap_closed"] = (stats["e_input"] - e) / gap if abs(gap) > 1e-9 else 0.0
+            # E_warp rewards blur: how much of the processed frames' detail the output keeps sits beside it
+            result["detail_kept"] = laplacian_var(outputs) / max(stats["laplacian_in"], 1e-12)
             result["target_met"] = bool(result["gap_closed"] >= target["gap_min"] and p >= target["psnr_min"])
         else:
             result["target_met"] = bool(p >= target["psnr_min"])

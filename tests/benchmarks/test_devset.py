@@ -122,3 +122,16 @@ def test_contrast_scale_is_the_gradient_gain_of_a_processing(devset):
     steeper = [0.5 + 1.5 * (f - 0.5) for f in frames]      # stays inside [0, 1]: no clipping
     assert devset.contrast_scale(steeper, frames) == pytest.approx(1.5, rel=1e-3)
     assert devset.contrast_scale([f * 0.8 + 0.1 for f in frames], frames) == pytest.approx(0.8, rel=1e-3)
+
+
+def test_a_processed_pair_scores_how_much_detail_the_output_keeps(devset):
+    # E_warp rewards blur: a softened output must show it beside the gap it closes
+    import cv2
+
+    case = min((c for c in devset.cases("dev") if c.kind == "processed"), key=lambda c: c.clip.spec.frames
+               if hasattr(c.clip, "spec") else 10 ** 6)
+    processed = case.inputs()
+    same = devset.evaluate(case, processed)
+    soft = devset.evaluate(case, [cv2.GaussianBlur(f, (0, 0), 1.5) for f in processed])
+    assert same["detail_kept"] == pytest.approx(1.0)
+    assert soft["detail_kept"] < 0.5 and soft["gap_closed"] > same["gap_closed"]
