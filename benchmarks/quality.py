@@ -147,7 +147,8 @@ def cell(r: Dict) -> str:
     if kind in ("synthetic", "genuine"):
         text = f"{r['ratio']:.2f}x / {r['psnr']:.1f}"
     elif kind == "processed":
-        text = f"{r['gap_closed']:+.0%} / {r['psnr']:.1f}" + (f" / {r['detail_kept']:.2f}" if "detail_kept" in r else "")
+        kept = f" / {r['detail_kept']:.2f}" if "detail_kept" in r else ""   # (runs before it was measured)
+        text = f"{r['gap_closed']:+.0%} / {r['psnr']:.1f}{kept}"
     elif kind == "clean":
         text = f"{r['psnr']:.1f}"
     else:
@@ -317,7 +318,8 @@ def oldfilm_table(results: List[Dict], methods: List[str], split: str):
 # ----------------------------------------------------------------------------------------- compare
 
 
-COMPARE_FIELDS = ("ratio", "psnr", "gap_closed", "detail_kept", "local_flicker_ratio", "laplacian_ratio", "tint", "seconds")
+COMPARE_FIELDS = ("ratio", "psnr", "gap_closed", "detail_kept", "local_flicker_ratio", "laplacian_ratio", "tint",
+                  "seconds")
 
 
 def compare(path_a: Path, path_b: Path) -> int:

@@ -128,8 +128,7 @@ def test_a_processed_pair_scores_how_much_detail_the_output_keeps(devset):
     # E_warp rewards blur: a softened output must show it beside the gap it closes
     import cv2
 
-    case = min((c for c in devset.cases("dev") if c.kind == "processed"), key=lambda c: c.clip.spec.frames
-               if hasattr(c.clip, "spec") else 10 ** 6)
+    (case,) = devset.cases("dev", names="d02/histeq")      # the shortest processed pair (72 frames)
     processed = case.inputs()
     same = devset.evaluate(case, processed)
     soft = devset.evaluate(case, [cv2.GaussianBlur(f, (0, 0), 1.5) for f in processed])
