@@ -13,7 +13,7 @@ temporally consistent but structurally flawed: the neural filter takes appearanc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -50,21 +50,113 @@ def _grid(h: int, w: int) -> np.ndarray:
     return np.stack(pixel_grid(h, w), -1)
 
 
-def pair_homography(flow: np.ndarray, mask: np.ndarray, samples: int = 3000, seed: int = 0) -> np.ndarray:
-    """Homography taking frame t pixels to frame t+1, fitted robustly to the reliable part of the flow."""
-    h, w = flow.shape[:2]
+RANSAC_PX = 1.5          # a sampled flow vector within this of a model is explained by it
+SECOND_LAYER = 0.15      # share of the samples a second motion must explain to be a candidate camera
+NEIGHBOURS = 2           # pairs either side whose motions a contested pair is also offered (`pair_motions`)
+MOTION_JUMP = 0.02       # a change of camera motion between pairs of this share of the frame diagonal costs
+                         # as much as a model explaining none of the samples, twice that four times as much
+                         # (`camera_path`: shake is cheap, an object's motion taken for the camera's is not)
+
+
+@dataclass(frozen=True)
+class MotionCandidate:
+    """One way frame t's pixels may move to frame t+1 (a homography) and the share of samples it explains."""
+
+    homography: np.ndarray
+    support: float
+
+
+def _fit_homography(src: np.ndarray, dst: np.ndarray) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """A RANSAC homography (or, where that fails, a similarity) and its inlier flags; None below 8 points."""
+    if len(src) < 8:
+        return None
+    H, inliers = cv2.findHomography(src, dst, cv2.RANSAC, RANSAC_PX)
+    if H is None or inliers is None or inliers.sum() < 0.25 * len(src) or not np.isfinite(H).all():
+        A, inliers = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PX)
+        if A is None or inliers is None:
+            return None
+        H = np.vstack([A, [0, 0, 1]])
+    return H / H[2, 2], inliers.ravel().astype(bool)
+
+
+def _support(H: np.ndarray, src: np.ndarray, dst: np.ndarray) -> float:
+    """Share of the sampled flow vectors that H explains."""
+    return float((np.linalg.norm(_apply_h(H, src) - dst, axis=1) <= RANSAC_PX).mean()) if len(src) else 0.0
+
+
+def _samples(flow: np.ndarray, mask: np.ndarray, samples: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Reliable flow vectors of a pair, as (source, destination) points; none where too few are reliable."""
     ys, xs = np.nonzero(mask > 0.5)
     if len(xs) < 16:
-        return np.eye(3)
+        return np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32)
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(xs), size=min(samples, len(xs)), replace=False)
     src = np.stack([xs[pick], ys[pick]], -1).astype(np.float32)
-    dst = src + flow[ys[pick], xs[pick]]
-    H, inliers = cv2.findHomography(src, dst, cv2.RANSAC, 1.5)
-    if H is None or inliers is None or inliers.sum() < 0.25 * len(src) or not np.isfinite(H).all():
-        A, _ = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=1.5)
-        return np.vstack([A, [0, 0, 1]]) if A is not None else np.eye(3)
-    return H / H[2, 2]
+    return src, src + flow[ys[pick], xs[pick]]
+
+
+def motion_candidates(src: np.ndarray, dst: np.ndarray) -> List[MotionCandidate]:
+    """A pair's dominant motion from its sampled flow vectors and, where a second layer moves otherwise over
+    SECOND_LAYER of them, that one too (the camera's path, `camera_path`, chooses)."""
+    first = _fit_homography(src, dst)
+    if first is None:
+        return [MotionCandidate(np.eye(3), 0.0)]
+    out = [MotionCandidate(first[0], _support(first[0], src, dst))]
+    rest = ~first[1]
+    if rest.sum() >= SECOND_LAYER * len(src):
+        second = _fit_homography(src[rest], dst[rest])
+        if second is not None and _support(second[0], src, dst) >= SECOND_LAYER:
+            out.append(MotionCandidate(second[0], _support(second[0], src, dst)))
+    return out
+
+
+def pair_motions(fwd: np.ndarray, mask: np.ndarray, seed: int = 0, samples: int = 3000) -> List[List[MotionCandidate]]:
+    """Every pair's motion candidates. Where a second layer shows within NEIGHBOURS pairs, a pair is also
+    offered the motions fitted to those neighbours, scored on its own flow: a big object crossing a still
+    shot can outvote the background, or hide all of its texture, for a few frames, and the camera's motion
+    through them must still be among the choices."""
+    points = [_samples(fwd[t], mask[t], samples, seed + t) for t in range(len(fwd))]
+    own = [motion_candidates(*p) for p in points]
+    out = []
+    for t, candidates in enumerate(own):
+        near = [k for k in range(t - NEIGHBOURS, t + NEIGHBOURS + 1) if 0 <= k < len(own)]
+        if any(len(own[k]) > 1 for k in near):
+            candidates = candidates + [MotionCandidate(c.homography, _support(c.homography, *points[t]))
+                                       for k in near if k != t for c in own[k]]
+        out.append(candidates)
+    return out
+
+
+def pair_homography(flow: np.ndarray, mask: np.ndarray, samples: int = 3000, seed: int = 0) -> np.ndarray:
+    """Homography taking frame t pixels to frame t+1: the dominant motion of the reliable part of the flow."""
+    return motion_candidates(*_samples(flow, mask, samples, seed))[0].homography
+
+
+def _motion_change(a: np.ndarray, b: np.ndarray, points: np.ndarray) -> float:
+    return float(np.linalg.norm(_apply_h(a, points) - _apply_h(b, points), axis=1).mean())
+
+
+def camera_path(candidates: Sequence[List[MotionCandidate]], h: int, w: int) -> List[np.ndarray]:
+    """One homography per pair: the sequence of candidates that explains most while the camera's motion
+    changes least from pair to pair (dynamic programming over the whole window). A camera's motion is
+    smooth; an object that fills much of a still frame for a few frames is not the camera, and taking it
+    for one shifts every later frame of the window on the atlas."""
+    if not candidates:
+        return []
+    points = np.array([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1], [w / 2, h / 2]], np.float32)
+    unit = MOTION_JUMP * float(np.hypot(h, w))
+    cost = [1.0 - c.support for c in candidates[0]]
+    back: List[List[int]] = []
+    for before, now in zip(candidates[:-1], candidates[1:]):
+        steps = [[cost[i] + (_motion_change(p.homography, c.homography, points) / unit) ** 2
+                  for i, p in enumerate(before)]
+                 for c in now]
+        back.append([int(np.argmin(s)) for s in steps])
+        cost = [min(s) + 1.0 - c.support for s, c in zip(steps, now)]
+    choice = [int(np.argmin(cost))]
+    for links in reversed(back):
+        choice.append(links[choice[-1]])
+    return [c[k].homography for c, k in zip(candidates, reversed(choice))]
 
 
 def chain_homographies(pair_h: Sequence[np.ndarray], reference: int) -> np.ndarray:
@@ -235,7 +327,7 @@ def fit_atlas(frames: np.ndarray, fwd: np.ndarray, bwd: np.ndarray, mask_fwd: np
     count, h, w = frames.shape[:3]
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    pair_h = [pair_homography(fwd[t], mask_fwd[t], seed=seed + t) for t in range(count - 1)]
+    pair_h = camera_path(pair_motions(fwd, mask_fwd, seed), h, w)
     to_canvas, canvas = canvas_transforms(chain_homographies(pair_h, count // 2), h, w, config.canvas_area)
     init = torch.from_numpy(_initial_texture(frames, to_canvas, canvas)).permute(2, 0, 1)[None].to(device)
 

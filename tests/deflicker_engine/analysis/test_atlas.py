@@ -1,6 +1,7 @@
 import numpy as np
 
-from deflicker_engine.analysis.atlas import AtlasConfig, chain_homographies, fit_atlas, pair_homography
+from deflicker_engine.analysis.atlas import (AtlasConfig, camera_path, chain_homographies, fit_atlas, pair_homography,
+                                             pair_motions)
 from deflicker_engine.analysis.flow import shot_flows
 from tests.conftest import flicker, temporal_error, textured_scene
 
@@ -10,6 +11,39 @@ def test_pair_homography_recovers_a_translation():
     flow[..., 0], flow[..., 1] = 3.0, -2.0
     H = pair_homography(flow, np.ones((40, 50), np.float32))
     assert np.allclose(H, [[1, 0, 3], [0, 1, -2], [0, 0, 1]], atol=1e-3)
+
+
+def _layered_flows(count: int, h: int, w: int, camera, covered) -> tuple:
+    """Flows t -> t+1 of a camera moving by camera[t] (dx, dy) and a big object moving 12 px a frame over the
+    frame's left `covered[t]` share of its width."""
+    flows = np.zeros((count - 1, h, w, 2), np.float32)
+    for t in range(count - 1):
+        flows[t, ..., 0], flows[t, ..., 1] = camera[t]
+        flows[t, :, :int(covered[t] * w), 0] = -12.0
+    return flows, np.ones((count - 1, h, w), np.float32)
+
+
+def test_a_big_object_crossing_a_still_shot_is_not_taken_for_the_camera():
+    # for three pairs the object fills 80% of the frame: the dominant motion is then the object's, and a
+    # chain built from it would throw every later frame of the window 36 px off on the canvas
+    count, h, w = 12, 40, 60
+    camera = [(0.5, 0.0)] * (count - 1)
+    covered = [0, 0, 0, 0.3, 0.8, 0.8, 0.8, 0.3, 0, 0, 0]
+    flows, masks = _layered_flows(count, h, w, camera, covered)
+    assert abs(pair_homography(flows[5], masks[5])[0, 2] + 12.0) < 0.1
+    path = camera_path(pair_motions(flows, masks), h, w)
+    assert np.allclose([H[0, 2] for H in path], 0.5, atol=0.05)
+    assert np.allclose([H[1, 2] for H in path], 0.0, atol=0.05)
+
+
+def test_a_shaking_camera_keeps_its_own_motion_from_pair_to_pair():
+    # no second layer: every pair's motion is its own, however much it jumps (hand-held shake)
+    count, h, w = 12, 40, 60
+    rng = np.random.default_rng(0)
+    camera = [tuple(rng.uniform(-4, 4, 2)) for _ in range(count - 1)]
+    flows, masks = _layered_flows(count, h, w, camera, [0] * (count - 1))
+    path = camera_path(pair_motions(flows, masks), h, w)
+    assert np.allclose([H[:2, 2] for H in path], camera, atol=0.05)
 
 
 def test_chained_homographies_map_every_frame_to_the_reference():
