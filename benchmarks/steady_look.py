@@ -12,7 +12,8 @@ per-pixel time-mean of the input's log ratio to it (spatially smoothed, sigma 8 
 pixels does not count), scored as the quality benchmark scores PSNR. The picture itself is the clean one, so
 the figure isolates what the look alone costs: not a strict bound (a method may land nearer by luck), but a
 PSNR target above it asks a blind method to guess. With `--results` (quality runs' JSON), our engine's PSNR
-is shown beside it: where ours sits far below, the loss is ours (structure, or a look off the input's mean). Writes the `steady_look` section of docs/benchmarks.md.
+is shown beside it: where ours sits far below, the loss is ours (structure, or a look off the input's mean).
+Writes the `steady_look` section of docs/benchmarks.md.
 """
 from __future__ import annotations
 
@@ -42,13 +43,13 @@ def steady_look(inputs: Sequence[np.ndarray], reference: Sequence[np.ndarray]) -
 
 
 def ours_psnr(paths: Sequence[Path]) -> Dict[str, float]:
-    """case -> our engine's PSNR in the quality runs given (later files win)."""
-    out: Dict[str, float] = {}
-    for path in paths:
-        for r in json.loads(Path(path).read_text())["results"]:
-            if r.get("method") == "ours" and r.get("psnr") is not None:
-                out[r["case"]] = float(r["psnr"])
-    return out
+    """case -> our engine's PSNR in the quality runs given, merged as the quality report merges them."""
+    if not paths:
+        return {}
+    from quality import merge_runs
+
+    run = merge_runs([json.loads(Path(path).read_text()) for path in paths])
+    return {r["case"]: float(r["psnr"]) for r in run["results"] if r["method"] == "ours" and r.get("psnr") is not None}
 
 
 HEADER = ["case", "split", "frames", "steady at the input's mean look (dB)", "ours (dB)", "27 dB within reach"]

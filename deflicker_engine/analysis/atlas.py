@@ -105,8 +105,8 @@ def motion_candidates(src: np.ndarray, dst: np.ndarray) -> List[MotionCandidate]
     rest = ~first[1]
     if rest.sum() >= SECOND_LAYER * len(src):
         second = _fit_homography(src[rest], dst[rest])
-        if second is not None and _support(second[0], src, dst) >= SECOND_LAYER:
-            out.append(MotionCandidate(second[0], _support(second[0], src, dst)))
+        if second is not None and (support := _support(second[0], src, dst)) >= SECOND_LAYER:
+            out.append(MotionCandidate(second[0], support))
     return out
 
 
