@@ -256,10 +256,19 @@ def significant(values: np.ndarray, trend: np.ndarray, hold_frames: float, sigma
     return (level + departure * keep).astype(np.float32)
 
 
+# Log gains seen along brightness and two colour axes (orthonormal: distances and the hold time are unchanged).
+# Flicker is mostly a change of brightness (exposure, light intensity); a change of colour (white balance, a
+# light's colour) stands out against the much quieter colour part of the flicker only when tested on its own.
+OPPONENT = np.array([[1, 1, 1], [1, 0, -1], [1, -2, 1]], np.float32) / \
+    np.sqrt(np.array([3, 2, 6], np.float32))[:, None]
+
+
 def adaptive_trend(series: np.ndarray, config: AdaptiveConfig = AdaptiveConfig()) -> Tuple[np.ndarray, dict]:
     """The genuine part of [T, rows, cols, 3] log gains: the frame-wide part follows at a scale set by the
     flicker's measured hold time, the cell-by-cell remainder at no faster than `local_floor`; of each, only
-    what departs significantly from the shot's level is kept (`significant`)."""
+    what departs significantly from the shot's level is kept (`significant`), brightness and colour tested
+    apart (OPPONENT)."""
+    series = series @ OPPONENT.T if series.shape[-1] == 3 else series
     w = hold_time(series, config.lag)
     sigma = max(config.floor, config.windows * w)
     local_sigma = max(sigma, config.local_floor)
@@ -267,6 +276,7 @@ def adaptive_trend(series: np.ndarray, config: AdaptiveConfig = AdaptiveConfig()
     rest = series - frame_wide
     trend = significant(frame_wide, local_linear(frame_wide, sigma), w, sigma, config.significance) + \
         significant(rest, local_linear(rest, local_sigma), w, local_sigma, config.significance)
+    trend = trend @ OPPONENT if trend.shape[-1] == 3 else trend
     return trend.astype(np.float32), {"hold_time": round(w, 2), "frames": round(sigma, 1)}
 
 

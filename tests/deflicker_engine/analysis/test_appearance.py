@@ -102,6 +102,25 @@ def test_adaptive_keeps_a_genuine_step_and_a_ramp():
         assert error < 0.5 * np.abs(ap.hold(flicker + change) - change).mean(), chosen
 
 
+def test_a_colour_change_under_brightness_flicker_is_kept():
+    # W = 3 flicker that is mostly brightness (as exposure and light flicker are), and a white balance turning
+    # from warm to cool over 48 frames: too small against the brightness flicker in any one channel, plain
+    # against the flicker's own colour part
+    count = 120
+    rng = np.random.default_rng(8)
+    draws = rng.normal(0, 0.25, (count // 3 + 1, 4, 6, 1)) + rng.normal(0, 0.02, (count // 3 + 1, 4, 6, 3))
+    flicker = draws[np.arange(count) // 3].astype(np.float32)
+    u = np.clip((np.arange(count, dtype=np.float32) - 50) / 48, 0, 1)[:, None, None, None]
+    shift = (0.07 * (1 - 2 * u) * np.array([1.0, 0.0, -1.0], np.float32)).astype(np.float32)
+    kept, _ = ap.adaptive_trend(flicker + shift)
+    colour = (kept[..., 0] - kept[..., 2]).mean(axis=(1, 2))            # red against blue, frame-wide
+    truth = (shift[..., 0] - shift[..., 2]).mean(axis=(1, 2))
+    assert np.corrcoef(colour, truth)[0, 1] > 0.97
+    assert 0.85 * np.ptp(truth) < np.ptp(colour) < 1.25 * np.ptp(truth)   # tested per channel: 0.57 of it
+    level = kept.mean(axis=-1).mean(axis=(1, 2))                         # brightness: the flicker's, not kept
+    assert np.ptp(level) < 0.02
+
+
 def test_the_gate_leaves_steady_clips_and_regions_alone():
     level = np.array([[0.005, 0.2], [0.15, 0.5]], np.float32)
     gate = ap.harm_gate(level, 0.02, (20, 20), 0.04)
