@@ -259,6 +259,25 @@ def text_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
                      for r in cells)
 
 
+def software_note() -> Dict[str, str]:
+    """Library versions and the engine's commit: the same code under another OpenCV or numpy can move a
+    case's figures (optical flow, RANSAC), so a run records what it ran on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    note = {}
+    for name in ("numpy", "opencv-python-headless", "torch", "av"):
+        try:
+            note[name] = version(name)
+        except PackageNotFoundError:
+            note[name] = "absent"
+    try:
+        note["commit"] = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True,
+                                        text=True, timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        note["commit"] = "unknown"
+    return note
+
+
 def machine_note() -> str:
     import os
     import platform

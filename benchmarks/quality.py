@@ -25,8 +25,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from common import (DOCS, FIGURES, EngineMethod, machine_note, make_methods, markdown_table, text_table,
-                    write_section)
+from common import (DOCS, FIGURES, EngineMethod, machine_note, make_methods, markdown_table, software_note,
+                    text_table, write_section)
 import devset
 from devset import KINDS, TARGETS, evaluate
 
@@ -443,6 +443,13 @@ def figures(results: List[Dict], methods: List[str], figures_dir: Path) -> List[
     return written
 
 
+def software_line(software) -> str:
+    """' Software: ...' for the docs from a run's note (several: one per distinct note), '' without one."""
+    notes = [software] if isinstance(software, dict) else list(software or [])
+    texts = ["; ".join(f"{name} {value}" for name, value in note.items()) for note in notes]
+    return f" Software: {' | '.join(texts)}." if texts else ""
+
+
 def report(run: Dict, written: List[str], before: Optional[Dict] = None) -> str:
     """The docs section for a run (the JSON quality.py writes); `before`: an earlier run to set beside it."""
     results, summary, methods, timings = run["results"], run["summary"], run["methods"], run["timings"]
@@ -454,7 +461,7 @@ def report(run: Dict, written: List[str], before: Optional[Dict] = None) -> str:
              f"{run['elapsed_s']:.0f}s{' (the runs together, made side by side)' if 'commands' in run else ''} "
              f"(making cases {timings['generation_s']:.0f}s, reference flows {timings['flows_s']:.0f}s, "
              + ", ".join(f"{m} {s:.0f}s" for m, s in timings["methods_s"].items())
-             + f", evaluation {timings['evaluation_s']:.0f}s).",
+             + f", evaluation {timings['evaluation_s']:.0f}s).{software_line(run.get('software'))}",
              "",
              "Cases come from `benchmarks/devset.py` (generated from ../shared/data and procedurally; the dev split "
              "is for tuning, the held-out split is never tuned on and uses other photographs). E_warp (paper "
@@ -587,7 +594,8 @@ def main(argv=None) -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"quality-{tag}.json"
-    run = {"tag": tag, "argv": argv, "machine": machine_note(), "date": time.strftime("%Y-%m-%d %H:%M"),
+    run = {"tag": tag, "argv": argv, "machine": machine_note(), "software": software_note(),
+           "date": time.strftime("%Y-%m-%d %H:%M"),
            "split": split, "quick": args.quick, "methods": names,
            "engine_params": {"analysis": analysis, "render": render}, "elapsed_s": elapsed,
            "timings": timings, "cases": [c.describe() for c in cases], "results": results, "summary": summary}
@@ -608,7 +616,10 @@ def merge_runs(runs: List[Dict]) -> Dict:
     results = list(latest.values())
     timings = {key: sum(run["timings"][key] for run in runs) for key in ("generation_s", "flows_s", "evaluation_s")}
     timings["methods_s"] = {m: sum(run["timings"]["methods_s"].get(m, 0.0) for run in runs) for m in methods}
+    software = [note for i, note in enumerate(run.get("software") for run in runs)
+                if note and note not in [run.get("software") for run in runs[:i]]]
     return dict(runs[0], tag="+".join(run["tag"] for run in runs), commands=[run["argv"] for run in runs],
+                software=software[0] if len(software) == 1 else software,
                 date=max(run["date"] for run in runs), elapsed_s=sum(run["elapsed_s"] for run in runs),
                 methods=methods, results=results, timings=timings, summary=summarise(results, methods),
                 cases=[c for run in runs for c in run["cases"]])

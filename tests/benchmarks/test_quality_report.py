@@ -52,6 +52,20 @@ def test_a_later_run_replaces_the_results_it_has_again():
                                                                         ("d02/clean-bw", 60.0)]
 
 
+def test_the_report_names_the_software_each_merged_run_ran_on():
+    import quality
+
+    first = _run("dev", "dev", ["ours"], [_result("d01/w1-local", "dev", "ours", 1.3, 26.0)], 4)
+    again = _run("heldout", "heldout", ["ours"], [_result("h01/w3-local", "heldout", "ours", 1.3, 26.0)], 5)
+    first["software"] = {"opencv-python-headless": "5.0.0.93", "commit": "abc1234"}
+    again["software"] = {"opencv-python-headless": "4.10.0.84", "commit": "abc1234"}
+    text = quality.report(quality.merge_runs([first, again]), [])
+    assert "opencv-python-headless 5.0.0.93; commit abc1234 | opencv-python-headless 4.10.0.84" in text
+    same = quality.merge_runs([first, dict(again, software=first["software"])])
+    assert same["software"] == first["software"] and quality.report(same, []).count("5.0.0.93") == 1
+    assert "Software" not in quality.report(_run("dev", "dev", ["ours"], [], 1), [])
+
+
 def test_candidate_networks_that_cannot_load_stop_the_run_before_it_starts(tmp_path):
     import pytest
     import quality
