@@ -165,10 +165,19 @@ CELL_HEADER = {
 }
 
 
+def closable(r: Dict) -> float:
+    """About how much of a processed pair's gap a steady clip keeping the processing's contrast can close:
+    its E_warp would sit near the floor times the contrast, not at the floor (0 .. 1)."""
+    gap = r["e_input"] - r["floor"]
+    return float(min(max((r["e_input"] - r["floor"] * r["contrast"]) / gap, 0.0), 1.0)) if gap > 0 else 0.0
+
+
 def reference_cell(r: Dict) -> str:
     """What the case starts from: the floor, and for processed pairs the processed clip's E_warp."""
     if r["kind"] == "processed":
-        contrast = f" (contrast {r['contrast']:.2f}x)" if "contrast" in r else ""
+        contrast = ""
+        if "contrast" in r:
+            contrast = f" (contrast {r['contrast']:.2f}x: ~{100 * closable(r):.0f}% closable)"
         return f"{r['floor']:.3f} / {r['e_input']:.3f}{contrast}"
     if r["kind"] == "film":
         return f"{r['local_flicker_in']:.4f}"
@@ -472,7 +481,8 @@ def report(run: Dict, written: List[str], before: Optional[Dict] = None) -> str:
              "dB against itself; real film local flicker <= 0.35x the input's, Laplacian variance >= 0.97x, tint "
              "<= 0.5 levels. ✓ / ✗: all of a case's targets met or not. A processed pair's contrast (its mean luma "
              "gradient over the clean clip's) bounds what can be closed: E_warp is an absolute error, so a perfectly "
-             "steady clip with the processing's contrast still scores about the floor times it. Detail kept (no "
+             "steady clip with the processing's contrast still scores about the floor times it, and only the share "
+             "shown as closable can be closed without flattening the processing's own contrast. Detail kept (no "
              "target): the output's Laplacian variance over the processed frames'; E_warp rewards blur, so a gap "
              "closed by softening the picture shows here."]
     for split in splits:

@@ -66,6 +66,16 @@ def test_the_report_names_the_software_each_merged_run_ran_on():
     assert "Software" not in quality.report(_run("dev", "dev", ["ours"], [], 1), [])
 
 
+def test_a_processed_pair_shows_how_much_of_its_gap_its_contrast_leaves_closable():
+    import quality
+
+    pair = {"kind": "processed", "floor": 0.05, "e_input": 0.09, "contrast": 1.4}
+    assert abs(quality.closable(pair) - 0.5) < 1e-9            # steady at 1.4x the floor: 0.07 of 0.09
+    assert "contrast 1.40x: ~50% closable" in quality.reference_cell(pair)
+    assert quality.closable(dict(pair, contrast=2.0)) == 0.0   # the processing's contrast alone costs more
+    assert quality.closable(dict(pair, contrast=0.8)) == 1.0
+
+
 def test_candidate_networks_that_cannot_load_stop_the_run_before_it_starts(tmp_path):
     import pytest
     import quality
